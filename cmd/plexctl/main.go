@@ -1,0 +1,27 @@
+// Command plexctl is the Plexus command-line tool: it inspects and operates
+// a mesh and runs the local demo.
+package main
+
+import (
+	"os"
+
+	"github.com/spf13/cobra"
+
+	"github.com/plexus-mesh/plexus/internal/version"
+)
+
+func newRootCommand() *cobra.Command {
+	root := &cobra.Command{
+		Use:          "plexctl",
+		Short:        "Inspect and operate a Plexus mesh",
+		SilenceUsage: true,
+	}
+	root.AddCommand(version.Command("plexctl"))
+	return root
+}
+
+func main() {
+	if err := newRootCommand().Execute(); err != nil {
+		os.Exit(1)
+	}
+}

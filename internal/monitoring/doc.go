@@ -1,0 +1,3 @@
+// Package monitoring builds the ServiceMonitors, PodMonitors,
+// PrometheusRules and Grafana dashboards the operator installs for a Mesh.
+package monitoring
