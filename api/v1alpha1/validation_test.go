@@ -371,4 +371,3 @@ func TestImmutableFields(t *testing.T) {
 		})
 	}
 }
-

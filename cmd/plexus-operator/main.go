@@ -1,0 +1,50 @@
+// Command plexus-operator is the Plexus control plane: it reconciles the
+// mesh's resources and, as later parts land, serves xDS, the CA, the sidecar
+// injector, federation and the mesh dashboard.
+package main
+
+import (
+	"flag"
+	"os"
+
+	"github.com/spf13/cobra"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+
+	"github.com/plexus-mesh/plexus/internal/version"
+)
+
+func newRootCommand() *cobra.Command {
+	cfg := defaultConfig()
+	zapOpts := zap.Options{}
+	root := &cobra.Command{
+		Use:   "plexus-operator",
+		Short: "The Plexus control plane",
+		Long: `plexus-operator runs the Plexus control plane in a Kubernetes cluster.
+It reads its kubeconfig from --kubeconfig, $KUBECONFIG, the in-cluster
+service account, or ~/.kube/config, in that order.`,
+		Args:         cobra.NoArgs,
+		SilenceUsage: true,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctrl.SetLogger(zap.New(zap.UseFlagOptions(&zapOpts)))
+			restConfig, err := ctrl.GetConfig()
+			if err != nil {
+				return err
+			}
+			return run(ctrl.SetupSignalHandler(), restConfig, cfg)
+		},
+	}
+	cfg.bindFlags(root.Flags())
+	goFlags := flag.NewFlagSet("", flag.ContinueOnError)
+	zapOpts.BindFlags(goFlags)
+	ctrl.RegisterFlags(goFlags) // --kubeconfig
+	root.Flags().AddGoFlagSet(goFlags)
+	root.AddCommand(version.Command("plexus-operator"))
+	return root
+}
+
+func main() {
+	if err := newRootCommand().Execute(); err != nil {
+		os.Exit(1)
+	}
+}

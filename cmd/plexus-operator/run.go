@@ -1,0 +1,102 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"fmt"
+
+	"github.com/spf13/pflag"
+	"k8s.io/apimachinery/pkg/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/healthz"
+	"sigs.k8s.io/controller-runtime/pkg/metrics/filters"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	meshv1 "github.com/plexus-mesh/plexus/api/v1alpha1"
+	"github.com/plexus-mesh/plexus/controllers"
+	"github.com/plexus-mesh/plexus/internal/version"
+)
+
+// config is everything the operator takes from its command line.
+type config struct {
+	// MetricsAddr serves Prometheus metrics; "0" turns them off.
+	MetricsAddr string
+	// MetricsSecure serves metrics over HTTPS and requires callers to be
+	// authenticated and authorized (TokenReview and SubjectAccessReview).
+	MetricsSecure bool
+	// ProbeAddr serves /healthz and /readyz.
+	ProbeAddr string
+	// LeaderElect makes only one replica of several reconcile at a time.
+	LeaderElect bool
+	// LeaderElectionNamespace holds the leader Lease. Unset: the namespace
+	// the operator runs in.
+	LeaderElectionNamespace string
+}
+
+func defaultConfig() config {
+	return config{MetricsAddr: ":8080", ProbeAddr: ":8081"}
+}
+
+func (c *config) bindFlags(fs *pflag.FlagSet) {
+	fs.StringVar(&c.MetricsAddr, "metrics-bind-address", c.MetricsAddr, `address to serve Prometheus metrics on; "0" turns metrics off`)
+	fs.BoolVar(&c.MetricsSecure, "metrics-secure", c.MetricsSecure, "serve metrics over HTTPS to authenticated, authorized callers only")
+	fs.StringVar(&c.ProbeAddr, "health-probe-bind-address", c.ProbeAddr, "address to serve /healthz and /readyz on")
+	fs.BoolVar(&c.LeaderElect, "leader-elect", c.LeaderElect, "elect a leader so that only one of several replicas reconciles")
+	fs.StringVar(&c.LeaderElectionNamespace, "leader-election-namespace", c.LeaderElectionNamespace, "namespace of the leader election Lease (default: the operator's namespace)")
+}
+
+// +kubebuilder:rbac:groups=coordination.k8s.io,resources=leases,verbs=get;list;watch;create;update;patch;delete
+// +kubebuilder:rbac:groups="",resources=events,verbs=create;patch
+// +kubebuilder:rbac:groups=authentication.k8s.io,resources=tokenreviews,verbs=create
+// +kubebuilder:rbac:groups=authorization.k8s.io,resources=subjectaccessreviews,verbs=create
+
+// run starts the manager and blocks until ctx is done.
+func run(ctx context.Context, restConfig *rest.Config, cfg config) error {
+	log := ctrl.Log.WithName("setup")
+	scheme := runtime.NewScheme()
+	if err := clientgoscheme.AddToScheme(scheme); err != nil {
+		return err
+	}
+	if err := meshv1.AddToScheme(scheme); err != nil {
+		return err
+	}
+	metrics := metricsserver.Options{BindAddress: cfg.MetricsAddr, SecureServing: cfg.MetricsSecure}
+	if cfg.MetricsSecure {
+		metrics.FilterProvider = filters.WithAuthenticationAndAuthorization
+	}
+	mgr, err := ctrl.NewManager(restConfig, ctrl.Options{
+		Scheme:                  scheme,
+		Metrics:                 metrics,
+		HealthProbeBindAddress:  cfg.ProbeAddr,
+		LeaderElection:          cfg.LeaderElect,
+		LeaderElectionID:        "plexus-operator.mesh.plexus.dev",
+		LeaderElectionNamespace: cfg.LeaderElectionNamespace,
+		// The manager cancels its context on SIGTERM; releasing the lease
+		// then lets a new replica take over at once.
+		LeaderElectionReleaseOnCancel: true,
+	})
+	if err != nil {
+		return fmt.Errorf("creating the controller manager: %w", err)
+	}
+	if err := (&controllers.MeshReconciler{Client: mgr.GetClient()}).SetupWithManager(mgr); err != nil {
+		return fmt.Errorf("setting up the Mesh controller: %w", err)
+	}
+	if err := mgr.AddHealthzCheck("ping", healthz.Ping); err != nil {
+		return err
+	}
+	// Ready once the informer caches have synced, so a rolling update does
+	// not route work to a replica that cannot see the cluster yet.
+	if err := mgr.AddReadyzCheck("caches", func(req *http.Request) error {
+		if !mgr.GetCache().WaitForCacheSync(req.Context()) {
+			return errors.New("informer caches have not synced")
+		}
+		return nil
+	}); err != nil {
+		return err
+	}
+	log.Info("starting plexus-operator", "version", version.Get().String())
+	return mgr.Start(ctx)
+}
