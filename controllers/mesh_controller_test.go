@@ -11,6 +11,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	meshv1 "github.com/plexus-mesh/plexus/api/v1alpha1"
+	"github.com/plexus-mesh/plexus/internal/testenv"
 )
 
 // readyIs waits until the Mesh's Ready condition has the given status and
@@ -18,7 +19,7 @@ import (
 func readyIs(t *testing.T, name string, status metav1.ConditionStatus, reason string) *meshv1.Mesh {
 	t.Helper()
 	var mesh meshv1.Mesh
-	eventually(t, func() error {
+	testenv.Eventually(t, "Mesh "+name+" Ready="+string(status), func() error {
 		if err := env.Client.Get(context.Background(), client.ObjectKey{Name: name}, &mesh); err != nil {
 			return err
 		}
@@ -85,4 +86,3 @@ func TestMeshReconcilerOneMeshPerCluster(t *testing.T) {
 	}
 	readyIs(t, "second", metav1.ConditionTrue, meshv1.ReasonValid)
 }
-

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"testing"
-	"time"
 
 	ctrl "sigs.k8s.io/controller-runtime"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
@@ -53,21 +52,4 @@ func run(m *testing.M) int {
 		return 1
 	}
 	return code
-}
-
-// eventually retries check until it returns nil, failing the test with the
-// last error after a generous deadline (the machine may be busy).
-func eventually(t *testing.T, check func() error) {
-	t.Helper()
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		err := check()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatal(err)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
 }

@@ -199,7 +199,3 @@ type AuthorizationPolicyList struct {
 	metav1.ListMeta `json:"metadata,omitempty"`
 	Items           []AuthorizationPolicy `json:"items"`
 }
-
-func init() {
-	SchemeBuilder.Register(&AuthorizationPolicy{}, &AuthorizationPolicyList{})
-}

@@ -127,7 +127,7 @@ func (g *EastWestGateway) Default() {
 const (
 	// InjectionNamespaceLabel on a namespace, set to InjectionEnabled, makes
 	// its pods get a sidecar under the default Mesh namespaceSelector.
-	InjectionNamespaceLabel = "plexus.dev/injection"
+	InjectionNamespaceLabel = "mesh.plexus.dev/inject"
 	// InjectionEnabled is the value of InjectionNamespaceLabel that enables
 	// injection.
 	InjectionEnabled = "enabled"

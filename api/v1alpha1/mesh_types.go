@@ -211,10 +211,10 @@ type TrafficDefaults struct {
 // Injection controls sidecar injection.
 type Injection struct {
 	// NamespaceSelector picks the namespaces whose pods get a sidecar.
-	// Default: namespaces labelled plexus.dev/injection=enabled. A pod opts
-	// out with the annotation plexus.dev/inject: "false".
+	// Default: namespaces labelled mesh.plexus.dev/inject=enabled. A pod opts
+	// out with the annotation mesh.plexus.dev/inject: "false".
 	//
-	// +kubebuilder:default={matchLabels:{"plexus.dev/injection":"enabled"}}
+	// +kubebuilder:default={matchLabels:{"mesh.plexus.dev/inject":"enabled"}}
 	// +optional
 	NamespaceSelector *metav1.LabelSelector `json:"namespaceSelector,omitempty"`
 
@@ -470,8 +470,4 @@ type MeshList struct {
 	metav1.TypeMeta `json:",inline"`
 	metav1.ListMeta `json:"metadata,omitempty"`
 	Items           []Mesh `json:"items"`
-}
-
-func init() {
-	SchemeBuilder.Register(&Mesh{}, &MeshList{})
 }

@@ -25,7 +25,7 @@ It reads its kubeconfig from --kubeconfig, $KUBECONFIG, the in-cluster
 service account, or ~/.kube/config, in that order.`,
 		Args:         cobra.NoArgs,
 		SilenceUsage: true,
-		RunE: func(cmd *cobra.Command, _ []string) error {
+		RunE: func(*cobra.Command, []string) error {
 			ctrl.SetLogger(zap.New(zap.UseFlagOptions(&zapOpts)))
 			restConfig, err := ctrl.GetConfig()
 			if err != nil {

@@ -3,8 +3,8 @@ package main
 import (
 	"context"
 	"errors"
-	"net/http"
 	"fmt"
+	"net/http"
 
 	"github.com/spf13/pflag"
 	"k8s.io/apimachinery/pkg/runtime"

@@ -21,7 +21,7 @@ import (
 // freeAddr returns a loopback address with a port that was free a moment ago.
 func freeAddr(t *testing.T) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	l, err := (&net.ListenConfig{}).Listen(t.Context(), "tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -30,28 +30,17 @@ func freeAddr(t *testing.T) string {
 }
 
 func get(url string) (int, string, error) {
-	resp, err := http.Get(url)
+	req, err := http.NewRequestWithContext(context.Background(), http.MethodGet, url, nil)
+	if err != nil {
+		return 0, "", err
+	}
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		return 0, "", err
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(resp.Body)
 	return resp.StatusCode, string(body), err
-}
-
-func waitFor(t *testing.T, what string, check func() error) {
-	t.Helper()
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		err := check()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: %v", what, err)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
 }
 
 // TestOperatorServesProbesMetricsAndReconciles runs the operator as main
@@ -71,7 +60,7 @@ func TestOperatorServesProbesMetricsAndReconciles(t *testing.T) {
 	go func() { done <- run(ctx, env.Config, cfg) }()
 	t.Cleanup(cancel)
 
-	waitFor(t, "readiness", func() error {
+	testenv.Eventually(t, "readiness", func() error {
 		code, body, err := get("http://" + cfg.ProbeAddr + "/readyz")
 		if err == nil && code != http.StatusOK {
 			err = fmt.Errorf("/readyz answered %d: %s", code, body)
@@ -86,7 +75,7 @@ func TestOperatorServesProbesMetricsAndReconciles(t *testing.T) {
 	if err := env.Client.Create(ctx, mesh); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "Mesh Ready", func() error {
+	testenv.Eventually(t, "Mesh Ready", func() error {
 		if err := env.Client.Get(ctx, client.ObjectKeyFromObject(mesh), mesh); err != nil {
 			return err
 		}
@@ -95,7 +84,7 @@ func TestOperatorServesProbesMetricsAndReconciles(t *testing.T) {
 		}
 		return nil
 	})
-	waitFor(t, "reconcile metrics", func() error {
+	testenv.Eventually(t, "reconcile metrics", func() error {
 		_, body, err := get("http://" + cfg.MetricsAddr + "/metrics")
 		if err == nil && !strings.Contains(body, `controller_runtime_reconcile_total{controller="mesh",result="success"}`) {
 			err = fmt.Errorf("no successful mesh reconcile counted yet")

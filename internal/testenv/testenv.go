@@ -6,6 +6,7 @@ package testenv
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -93,7 +94,7 @@ func RepoRoot() (string, error) {
 }
 
 func buildAssets(root string) (string, error) {
-	cmd := exec.Command(filepath.Join(root, "hack", "envtest-assets.sh"))
+	cmd := exec.CommandContext(context.Background(), filepath.Join(root, "hack", "envtest-assets.sh"))
 	cmd.Stderr = os.Stderr
 	out, err := cmd.Output()
 	if err != nil {
