@@ -1,0 +1,174 @@
+package telemetry
+
+import (
+	"fmt"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Kind is a Prometheus metric type.
+type Kind string
+
+// Metric kinds.
+const (
+	Counter   Kind = "counter"
+	Gauge     Kind = "gauge"
+	Histogram Kind = "histogram"
+)
+
+// Metric describes one metric: the contract between the component that
+// publishes it and the rules, dashboards and UI that read it.
+type Metric struct {
+	Name   string
+	Help   string
+	Kind   Kind
+	Labels []string
+	// Buckets of a histogram, in seconds or bytes.
+	Buckets []float64
+}
+
+// Label names. Cardinality is bounded on purpose: no pod names, no paths.
+const (
+	LabelDirection            = "direction" // "inbound" or "outbound"
+	LabelSourceWorkload       = "source_workload"
+	LabelSourceNamespace      = "source_namespace"
+	LabelSourceCluster        = "source_cluster"
+	LabelDestinationService   = "destination_service"
+	LabelDestinationNamespace = "destination_namespace"
+	LabelDestinationCluster   = "destination_cluster"
+	LabelResponseCode         = "response_code"
+	LabelGRPCStatus           = "grpc_status"
+	LabelReason               = "reason"
+	LabelLimit                = "limit"
+	LabelType                 = "type"
+	LabelResult               = "result"
+	LabelMTLS                 = "mtls"
+)
+
+// Directions.
+const (
+	Inbound  = "inbound"
+	Outbound = "outbound"
+)
+
+// edge labels identify one source->destination pair as seen by a proxy.
+var edge = []string{
+	LabelDirection,
+	LabelSourceWorkload, LabelSourceNamespace, LabelSourceCluster,
+	LabelDestinationService, LabelDestinationNamespace, LabelDestinationCluster,
+}
+
+// destination labels identify an upstream service.
+var destination = []string{LabelDestinationService, LabelDestinationNamespace, LabelDestinationCluster}
+
+func with(base []string, more ...string) []string {
+	return append(append([]string(nil), base...), more...)
+}
+
+// latencyBuckets cover 0.5 ms to 60 s; the low end matters because a proxy
+// hop adds well under a millisecond.
+var latencyBuckets = []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60}
+
+// Proxy metrics.
+var (
+	RequestsTotal = Metric{
+		Name: "plexus_requests_total", Kind: Counter,
+		Help:   "HTTP and gRPC requests handled by a proxy, by edge and outcome.",
+		Labels: with(edge, LabelResponseCode, LabelGRPCStatus),
+	}
+	RequestDuration = Metric{
+		Name: "plexus_request_duration_seconds", Kind: Histogram,
+		Help:    "Time from a request's first byte to its response's last byte, as seen by a proxy.",
+		Labels:  with(edge, LabelResponseCode, LabelGRPCStatus),
+		Buckets: latencyBuckets,
+	}
+	TCPConnectionsOpened = Metric{
+		Name: "plexus_tcp_connections_opened_total", Kind: Counter,
+		Help: "Opaque TCP connections opened, by edge.", Labels: edge,
+	}
+	TCPConnectionsClosed = Metric{
+		Name: "plexus_tcp_connections_closed_total", Kind: Counter,
+		Help: "Opaque TCP connections closed, by edge.", Labels: edge,
+	}
+	TCPSentBytes = Metric{
+		Name: "plexus_tcp_sent_bytes_total", Kind: Counter,
+		Help: "Bytes sent to the destination over opaque TCP, by edge.", Labels: edge,
+	}
+	TCPReceivedBytes = Metric{
+		Name: "plexus_tcp_received_bytes_total", Kind: Counter,
+		Help: "Bytes received from the destination over opaque TCP, by edge.", Labels: edge,
+	}
+	UpstreamRetries = Metric{
+		Name: "plexus_upstream_retries_total", Kind: Counter,
+		Help:   "Retries sent to an upstream service, by the condition that caused them.",
+		Labels: with(destination, LabelReason),
+	}
+	UpstreamTimeouts = Metric{
+		Name: "plexus_upstream_timeouts_total", Kind: Counter,
+		Help:   "Requests or attempts to an upstream service that timed out (reason: request or per_try).",
+		Labels: with(destination, LabelReason),
+	}
+	OutlierEjections = Metric{
+		Name: "plexus_outlier_ejections_total", Kind: Counter,
+		Help:   "Endpoints ejected from load balancing by outlier detection (reason: consecutive_5xx or consecutive_gateway_errors).",
+		Labels: with(destination, LabelReason),
+	}
+	OutlierEjectedEndpoints = Metric{
+		Name: "plexus_outlier_ejected_endpoints", Kind: Gauge,
+		Help: "Endpoints of an upstream service currently ejected by outlier detection.", Labels: destination,
+	}
+	CircuitBreakerOverflows = Metric{
+		Name: "plexus_circuit_breaker_overflows_total", Kind: Counter,
+		Help:   "Requests refused at once because a circuit breaker limit was reached (limit: connections, pending, requests or retries).",
+		Labels: with(destination, LabelLimit),
+	}
+	LocalReplies = Metric{
+		Name: "plexus_local_replies_total", Kind: Counter,
+		Help:   "Responses the proxy generated itself instead of the destination, by direction, response code and reason.",
+		Labels: []string{LabelDirection, LabelResponseCode, LabelReason},
+	}
+	ProxyXDSConnected = Metric{
+		Name: "plexus_proxy_xds_connected", Kind: Gauge,
+		Help: "1 while the proxy holds an xDS stream to the control plane, else 0.",
+	}
+	ProxyConfigUpdates = Metric{
+		Name: "plexus_proxy_config_updates_total", Kind: Counter,
+		Help:   "xDS updates received by the proxy, by resource type and result (ack or nack).",
+		Labels: []string{LabelType, LabelResult},
+	}
+)
+
+// Proxies returns every metric a proxy publishes.
+func Proxies() []Metric {
+	return []Metric{
+		RequestsTotal, RequestDuration,
+		TCPConnectionsOpened, TCPConnectionsClosed, TCPSentBytes, TCPReceivedBytes,
+		UpstreamRetries, UpstreamTimeouts, OutlierEjections, OutlierEjectedEndpoints,
+		CircuitBreakerOverflows, LocalReplies, ProxyXDSConnected, ProxyConfigUpdates,
+	}
+}
+
+// CounterVec creates the metric as a counter vector. It panics when the
+// metric is not a counter, which is a programming error caught by tests.
+func (m Metric) CounterVec() *prometheus.CounterVec {
+	m.must(Counter)
+	return prometheus.NewCounterVec(prometheus.CounterOpts{Name: m.Name, Help: m.Help}, m.Labels)
+}
+
+// GaugeVec creates the metric as a gauge vector.
+func (m Metric) GaugeVec() *prometheus.GaugeVec {
+	m.must(Gauge)
+	return prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: m.Name, Help: m.Help}, m.Labels)
+}
+
+// HistogramVec creates the metric as a histogram vector.
+func (m Metric) HistogramVec() *prometheus.HistogramVec {
+	m.must(Histogram)
+	return prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: m.Name, Help: m.Help, Buckets: m.Buckets}, m.Labels)
+}
+
+func (m Metric) must(k Kind) {
+	if m.Kind != k {
+		panic(fmt.Sprintf("telemetry: %s is a %s, not a %s", m.Name, m.Kind, k))
+	}
+}

@@ -1,0 +1,159 @@
+package upstream
+
+import (
+	"context"
+	"net"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/plexus-mesh/plexus/sidecar/config"
+)
+
+// Observer receives the events of a cluster that metrics count.
+type Observer interface {
+	Ejected(c *config.Cluster, h *Host, reason string)
+	EjectedHosts(c *config.Cluster, n int)
+	Overflow(c *config.Cluster, limit string)
+}
+
+// Cluster is the runtime of one upstream cluster.
+type Cluster struct {
+	cfg      *config.Cluster
+	hosts    atomic.Pointer[hostSet]
+	balancer balancer
+	breaker  breaker
+	observer Observer
+	now      func() time.Time
+
+	transport *http.Transport
+	dialer    net.Dialer
+
+	mu sync.Mutex // serializes ejection decisions
+}
+
+// Options configure a cluster runtime.
+type Options struct {
+	Observer Observer
+	// Now is the clock; tests inject one.
+	Now func() time.Time
+}
+
+// NewCluster creates the runtime for cfg. Endpoints come later with
+// SetEndpoints, unless the cluster is static.
+func NewCluster(cfg *config.Cluster, opts Options) *Cluster {
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	c := &Cluster{cfg: cfg, observer: opts.Observer, now: opts.Now}
+	c.balancer.policy = cfg.LB
+	c.breaker.limits = cfg.Limits
+	c.breaker.cond = sync.NewCond(&c.breaker.mu)
+	c.dialer = net.Dialer{Timeout: cfg.ConnectTimeout, KeepAlive: 30 * time.Second}
+	c.transport = c.newTransport()
+	c.hosts.Store(&hostSet{})
+	if cfg.Static != nil {
+		c.SetEndpoints(cfg.Static)
+	}
+	return c
+}
+
+// Config returns the cluster's configuration.
+func (c *Cluster) Config() *config.Cluster { return c.cfg }
+
+// Transport carries HTTP requests to the cluster's hosts. Requests must have
+// their URL host set to the picked host's address.
+func (c *Cluster) Transport() http.RoundTripper { return c.transport }
+
+// Dial opens a TCP connection to a host, counted against the connection
+// limit; closing it releases the slot.
+func (c *Cluster) Dial(ctx context.Context, addr string) (net.Conn, error) {
+	return c.dial(ctx, "tcp", addr)
+}
+
+func (c *Cluster) newTransport() *http.Transport {
+	t := &http.Transport{
+		DialContext:         c.dial,
+		MaxIdleConns:        0, // no global cap; per-host below
+		MaxIdleConnsPerHost: 256,
+		IdleConnTimeout:     c.cfg.IdleTimeout,
+		DisableCompression:  true, // pass bodies through untouched
+		// The proxy bounds waiting itself (timeouts, per-try timeouts).
+		ExpectContinueTimeout: time.Second,
+		// Plexus headers are bounded by the downstream listener already.
+		MaxResponseHeaderBytes: 1 << 20,
+		Protocols:              new(http.Protocols),
+	}
+	switch c.cfg.Protocol {
+	case config.HTTP2:
+		t.Protocols.SetUnencryptedHTTP2(true)
+	default:
+		t.Protocols.SetHTTP1(true)
+	}
+	return t
+}
+
+// HTTP2 reports whether requests must be sent as HTTP/2.
+func (c *Cluster) HTTP2() bool { return c.cfg.Protocol == config.HTTP2 }
+
+// SetEndpoints replaces the cluster's endpoints. Hosts whose address stays
+// keep their state (load, outlier detection).
+func (c *Cluster) SetEndpoints(eps *config.Endpoints) {
+	old := c.hosts.Load()
+	byAddr := make(map[string]*Host, len(old.all))
+	for _, h := range old.all {
+		byAddr[h.Addr] = h
+	}
+	set := &hostSet{}
+	for _, loc := range eps.Localities {
+		var level *priorityLevel
+		if n := len(set.levels); n > 0 && set.levels[n-1].priority == loc.Priority {
+			level = &set.levels[n-1]
+		} else {
+			set.levels = append(set.levels, priorityLevel{priority: loc.Priority})
+			level = &set.levels[len(set.levels)-1]
+		}
+		for _, ep := range loc.Endpoints {
+			h := byAddr[ep.Address]
+			if h == nil || h.weight != ep.Weight || h.health != ep.Health {
+				nh := &Host{Addr: ep.Address, weight: ep.Weight, health: ep.Health}
+				if h != nil { // keep runtime state
+					nh.ejectedUntil.Store(h.ejectedUntil.Load())
+					nh.ejections.Store(h.ejections.Load())
+				}
+				h = nh
+			}
+			level.hosts = append(level.hosts, h)
+			set.all = append(set.all, h)
+		}
+	}
+	c.hosts.Store(set)
+	c.reportEjected()
+}
+
+// Hosts returns the current hosts.
+func (c *Cluster) Hosts() []*Host { return c.hosts.Load().all }
+
+// Pick chooses a host for a new request or connection, avoiding the hosts
+// in tried when another is available.
+func (c *Cluster) Pick(tried []*Host) (*Host, error) {
+	return c.balancer.pick(c.hosts.Load(), c.now(), tried)
+}
+
+// Close releases the cluster's idle connections. Connections in use finish
+// their requests.
+func (c *Cluster) Close() { c.transport.CloseIdleConnections() }
+
+func (c *Cluster) reportEjected() {
+	if c.observer == nil {
+		return
+	}
+	now, n := c.now(), 0
+	for _, h := range c.hosts.Load().all {
+		if h.ejected(now) {
+			n++
+		}
+	}
+	c.observer.EjectedHosts(c.cfg, n)
+}

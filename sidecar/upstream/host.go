@@ -1,0 +1,38 @@
+package upstream
+
+import (
+	"sync/atomic"
+	"time"
+
+	"github.com/plexus-mesh/plexus/sidecar/config"
+)
+
+// Host is one endpoint of a cluster with its runtime state. A Host keeps
+// its state across endpoint updates as long as its address stays.
+type Host struct {
+	Addr   string
+	weight uint32
+	health config.HealthStatus
+
+	active atomic.Int64 // requests in flight, for least request
+
+	// Outlier detection state.
+	consecutive5xx atomic.Int32
+	consecutiveGW  atomic.Int32
+	ejectedUntil   atomic.Int64 // unix nanoseconds; 0 when not ejected
+	ejections      atomic.Int32 // times ejected, for the growing ejection time
+}
+
+// Active is the number of requests in flight to the host.
+func (h *Host) Active() int64 { return h.active.Load() }
+
+// ejected reports whether the host is out of rotation at now.
+func (h *Host) ejected(now time.Time) bool {
+	until := h.ejectedUntil.Load()
+	return until != 0 && now.UnixNano() < until
+}
+
+// available reports whether the host may receive new requests.
+func (h *Host) available(now time.Time) bool {
+	return h.health == config.Healthy && !h.ejected(now)
+}
