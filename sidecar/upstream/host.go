@@ -36,3 +36,9 @@ func (h *Host) ejected(now time.Time) bool {
 func (h *Host) available(now time.Time) bool {
 	return h.health == config.Healthy && !h.ejected(now)
 }
+
+// Started counts a request to the host as in flight.
+func (h *Host) Started() { h.active.Add(1) }
+
+// Finished counts a request to the host as done.
+func (h *Host) Finished() { h.active.Add(-1) }
