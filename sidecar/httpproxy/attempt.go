@@ -190,7 +190,7 @@ func outcome(resp *http.Response, err error) upstream.Result {
 			return upstream.Success // the caller gave up; not the host's fault
 		}
 		return upstream.GatewayError
-	case resp.StatusCode == 502 || resp.StatusCode == 503 || resp.StatusCode == 504:
+	case resp.StatusCode == http.StatusBadGateway || resp.StatusCode == http.StatusServiceUnavailable || resp.StatusCode == http.StatusGatewayTimeout:
 		return upstream.GatewayError
 	case resp.StatusCode >= 500:
 		return upstream.ServerError

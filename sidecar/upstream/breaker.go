@@ -163,6 +163,9 @@ type countedConn struct {
 	release func()
 }
 
+// NetConn returns the underlying connection, so copies can use splice.
+func (c *countedConn) NetConn() net.Conn { return c.Conn }
+
 func (c *countedConn) Close() error {
 	err := c.Conn.Close()
 	c.once.Do(c.release)

@@ -1,0 +1,338 @@
+package listener
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/plexus-mesh/plexus/sidecar/config"
+	"github.com/plexus-mesh/plexus/sidecar/httpproxy"
+	"github.com/plexus-mesh/plexus/sidecar/upstream"
+)
+
+// Env is what a listener needs from the rest of the proxy.
+type Env interface {
+	// Routes returns the current route table with the given name, or nil.
+	Routes(name string) *config.RouteTable
+	// Cluster returns the runtime of a cluster, or nil.
+	Cluster(name string) *upstream.Cluster
+	HTTPObserver() httpproxy.Observer
+	TCPObserver() TCPObserver
+	Logger() *slog.Logger
+}
+
+// SniffTimeout is how long a listener waits for a connection's first bytes
+// when it must know the protocol. Server-first protocols send nothing and
+// are treated as opaque TCP once it passes.
+const SniffTimeout = time.Second
+
+// Listener is one running listener.
+type Listener struct {
+	env   Env
+	ln    net.Listener
+	state atomic.Pointer[state]
+	wg    sync.WaitGroup
+
+	mu      sync.Mutex
+	retired []*state // replaced states still finishing their connections
+	closed  bool
+	tcp     sync.WaitGroup
+}
+
+// state is one configuration of a listener with its servers.
+type state struct {
+	cfg    *config.Listener
+	chains []*chain
+	def    *chain
+	sniff  bool
+}
+
+type chain struct {
+	cfg  *config.FilterChain
+	srv  *http.Server
+	conn *connListener
+}
+
+// Start binds the listener's address and starts accepting.
+func Start(cfg *config.Listener, env Env) (*Listener, error) {
+	ln, err := (&net.ListenConfig{}).Listen(context.Background(), "tcp", cfg.Address)
+	if err != nil {
+		return nil, fmt.Errorf("listener %q: binding %s: %w", cfg.Name, cfg.Address, err)
+	}
+	l := &Listener{env: env, ln: ln}
+	s, err := l.newState(cfg)
+	if err != nil {
+		_ = ln.Close()
+		return nil, err
+	}
+	l.state.Store(s)
+	l.wg.Add(1)
+	go l.acceptLoop()
+	return l, nil
+}
+
+// Addr is the bound address (useful when the port was 0).
+func (l *Listener) Addr() net.Addr { return l.ln.Addr() }
+
+// Update switches the listener to a new configuration for the same
+// address. New connections use it at once; open ones finish on the old one.
+func (l *Listener) Update(cfg *config.Listener) error {
+	s, err := l.newState(cfg)
+	if err != nil {
+		return err
+	}
+	old := l.state.Swap(s)
+	l.retire(old)
+	return nil
+}
+
+func (l *Listener) newState(cfg *config.Listener) (*state, error) {
+	s := &state{cfg: cfg}
+	build := func(fc *config.FilterChain) (*chain, error) {
+		c := &chain{cfg: fc}
+		if fc.TLS != nil {
+			return nil, fmt.Errorf("listener %q: filter chain %q: TLS termination needs the proxy's identity, which is not configured", cfg.Name, fc.Name)
+		}
+		if fc.HTTP != nil {
+			c.conn = newConnListener(l.ln.Addr())
+			c.srv = l.httpServer(cfg, fc.HTTP)
+			go func() { _ = c.srv.Serve(c.conn) }()
+		}
+		if fc.Match.TransportProtocol != "" || len(fc.Match.ApplicationProtocols) > 0 {
+			s.sniff = true
+		}
+		return c, nil
+	}
+	for _, fc := range cfg.FilterChains {
+		c, err := build(fc)
+		if err != nil {
+			s.shutdownNow()
+			return nil, err
+		}
+		s.chains = append(s.chains, c)
+	}
+	if cfg.DefaultChain != nil {
+		c, err := build(cfg.DefaultChain)
+		if err != nil {
+			s.shutdownNow()
+			return nil, err
+		}
+		s.def = c
+	}
+	return s, nil
+}
+
+func (l *Listener) httpServer(cfg *config.Listener, h *config.HTTPManager) *http.Server {
+	routes := func() *config.RouteTable { return h.Routes }
+	if h.Routes == nil {
+		name := h.RouteName
+		routes = func() *config.RouteTable { return l.env.Routes(name) }
+	}
+	srv := &http.Server{
+		Handler: httpproxy.New(httpproxy.Config{
+			Direction: cfg.Direction,
+			Routes:    routes,
+			Cluster:   l.env.Cluster,
+			Observer:  l.env.HTTPObserver(),
+		}),
+		ReadHeaderTimeout: h.RequestHeadersTimeout,
+		IdleTimeout:       h.IdleTimeout,
+		MaxHeaderBytes:    h.MaxRequestHeadersBytes,
+		Protocols:         new(http.Protocols),
+		ErrorLog:          slog.NewLogLogger(l.env.Logger().With("listener", cfg.Name).Handler(), slog.LevelDebug),
+		// OPTIONS * and the like belong to the application.
+		DisableGeneralOptionsHandler: true,
+	}
+	srv.Protocols.SetHTTP1(true)
+	srv.Protocols.SetUnencryptedHTTP2(true)
+	return srv
+}
+
+func (l *Listener) acceptLoop() {
+	defer l.wg.Done()
+	var delay time.Duration
+	for {
+		conn, err := l.ln.Accept()
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			// Out of file descriptors and the like: back off, keep going.
+			delay = min(max(2*delay, 5*time.Millisecond), time.Second)
+			l.env.Logger().Warn("accept failed", "address", l.ln.Addr(), "error", err, "retry_in", delay)
+			time.Sleep(delay)
+			continue
+		}
+		delay = 0
+		go l.dispatch(conn)
+	}
+}
+
+// dispatch picks the filter chain for conn and hands it over.
+func (l *Listener) dispatch(conn net.Conn) {
+	s := l.state.Load()
+	port := 0
+	if a, ok := conn.LocalAddr().(*net.TCPAddr); ok {
+		port = a.Port
+	}
+	var transport, app string
+	if s.sniff {
+		var err error
+		if transport, app, conn, err = sniff(conn, SniffTimeout); err != nil {
+			_ = conn.Close()
+			return
+		}
+	}
+	c := s.selectChain(uint32(port), transport, app)
+	if c == nil {
+		l.env.Logger().Debug("no filter chain matches the connection", "listener", s.cfg.Name, "port", port, "transport", transport, "protocol", app)
+		_ = conn.Close()
+		return
+	}
+	switch {
+	case c.conn != nil:
+		if !c.conn.deliver(conn) {
+			_ = conn.Close()
+		}
+	case c.cfg.TCP != nil:
+		l.tcp.Add(1)
+		defer l.tcp.Done()
+		proxyTCP(conn, c.cfg.TCP, s.cfg.Direction, l.env)
+	}
+}
+
+// selectChain applies Envoy's precedence: a chain naming the destination
+// port beats one that does not; then a named transport protocol; then named
+// application protocols.
+func (s *state) selectChain(port uint32, transport, app string) *chain {
+	var best *chain
+	bestScore := -1
+	for _, c := range s.chains {
+		m := c.cfg.Match
+		score := 0
+		if m.DestinationPort != 0 {
+			if m.DestinationPort != port {
+				continue
+			}
+			score += 4
+		}
+		if m.TransportProtocol != "" {
+			if m.TransportProtocol != transport {
+				continue
+			}
+			score += 2
+		}
+		if len(m.ApplicationProtocols) > 0 {
+			if !contains(m.ApplicationProtocols, app) {
+				continue
+			}
+			score++
+		}
+		if score > bestScore {
+			best, bestScore = c, score
+		}
+	}
+	if best == nil {
+		return s.def
+	}
+	return best
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+func (l *Listener) retire(s *state) {
+	l.mu.Lock()
+	l.retired = append(l.retired, s)
+	l.mu.Unlock()
+	go func() {
+		// Idle connections close now; active requests get a minute.
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		s.shutdown(ctx)
+		l.mu.Lock()
+		for i, r := range l.retired {
+			if r == s {
+				l.retired = append(l.retired[:i], l.retired[i+1:]...)
+				break
+			}
+		}
+		l.mu.Unlock()
+	}()
+}
+
+// Shutdown stops accepting, then waits until in-flight HTTP requests are
+// done or ctx ends, then closes what is left. Opaque TCP connections are
+// given until ctx ends too.
+func (l *Listener) Shutdown(ctx context.Context) error {
+	l.mu.Lock()
+	if l.closed {
+		l.mu.Unlock()
+		return nil
+	}
+	l.closed = true
+	l.mu.Unlock()
+	err := l.ln.Close()
+	l.wg.Wait()
+	s := l.state.Load()
+	s.shutdown(ctx)
+	done := make(chan struct{})
+	go func() { l.tcp.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-ctx.Done():
+	}
+	return err
+}
+
+func (s *state) all() []*chain {
+	if s.def != nil {
+		return append(append([]*chain(nil), s.chains...), s.def)
+	}
+	return s.chains
+}
+
+func (s *state) shutdown(ctx context.Context) {
+	var wg sync.WaitGroup
+	for _, c := range s.all() {
+		if c.srv != nil {
+			wg.Go(func() {
+				if err := c.srv.Shutdown(ctx); err != nil {
+					_ = c.srv.Close()
+				}
+			})
+		}
+	}
+	wg.Wait()
+}
+
+func (s *state) shutdownNow() {
+	for _, c := range s.all() {
+		if c != nil && c.srv != nil {
+			_ = c.srv.Close()
+		}
+	}
+}
+
+// Port returns the port a listener address binds.
+func Port(addr string) int {
+	_, p, err := net.SplitHostPort(addr)
+	if err != nil {
+		return 0
+	}
+	n, _ := strconv.Atoi(p)
+	return n
+}

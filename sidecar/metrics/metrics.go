@@ -1,0 +1,176 @@
+// Package metrics publishes a proxy's Prometheus metrics, named by
+// internal/telemetry. It observes the HTTP engine, TCP proxying, the
+// upstream clusters and the xDS client.
+package metrics
+
+import (
+	"strconv"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/plexus-mesh/plexus/internal/telemetry"
+	"github.com/plexus-mesh/plexus/sidecar/config"
+	"github.com/plexus-mesh/plexus/sidecar/httpproxy"
+	"github.com/plexus-mesh/plexus/sidecar/listener"
+	"github.com/plexus-mesh/plexus/sidecar/upstream"
+)
+
+// Workload identifies the proxy's own workload in metric labels.
+type Workload struct {
+	Name, Namespace, Cluster string
+}
+
+// unknown labels a peer the proxy cannot identify.
+const unknown = "unknown"
+
+// Metrics holds a proxy's collectors.
+type Metrics struct {
+	Registry *prometheus.Registry
+	self     Workload
+
+	requests, retries, timeouts, ejections, overflows, localReplies *prometheus.CounterVec
+	tcpOpened, tcpClosed, tcpSent, tcpReceived, configUpdates       *prometheus.CounterVec
+	duration                                                        *prometheus.HistogramVec
+	ejected, xdsConnected                                           *prometheus.GaugeVec
+}
+
+var (
+	_ httpproxy.Observer   = (*Metrics)(nil)
+	_ listener.TCPObserver = (*Metrics)(nil)
+	_ upstream.Observer    = (*Metrics)(nil)
+)
+
+// New creates the collectors in a fresh registry, with Go runtime and
+// process metrics alongside.
+func New(self Workload) *Metrics {
+	m := &Metrics{
+		Registry:      prometheus.NewRegistry(),
+		self:          self,
+		requests:      telemetry.RequestsTotal.CounterVec(),
+		duration:      telemetry.RequestDuration.HistogramVec(),
+		retries:       telemetry.UpstreamRetries.CounterVec(),
+		timeouts:      telemetry.UpstreamTimeouts.CounterVec(),
+		ejections:     telemetry.OutlierEjections.CounterVec(),
+		ejected:       telemetry.OutlierEjectedEndpoints.GaugeVec(),
+		overflows:     telemetry.CircuitBreakerOverflows.CounterVec(),
+		localReplies:  telemetry.LocalReplies.CounterVec(),
+		tcpOpened:     telemetry.TCPConnectionsOpened.CounterVec(),
+		tcpClosed:     telemetry.TCPConnectionsClosed.CounterVec(),
+		tcpSent:       telemetry.TCPSentBytes.CounterVec(),
+		tcpReceived:   telemetry.TCPReceivedBytes.CounterVec(),
+		configUpdates: telemetry.ProxyConfigUpdates.CounterVec(),
+		xdsConnected:  telemetry.ProxyXDSConnected.GaugeVec(),
+	}
+	m.Registry.MustRegister(
+		m.requests, m.duration, m.retries, m.timeouts, m.ejections, m.ejected, m.overflows,
+		m.localReplies, m.tcpOpened, m.tcpClosed, m.tcpSent, m.tcpReceived, m.configUpdates, m.xdsConnected,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+	)
+	m.xdsConnected.WithLabelValues().Set(0)
+	return m
+}
+
+// edge returns the edge labels of traffic in dir to or from cluster c.
+func (m *Metrics) edge(dir config.Direction, c *config.Cluster) []string {
+	dst := config.Service{Name: unknown, Namespace: unknown, Cluster: unknown}
+	if c != nil && c.Service.Name != "" {
+		dst = c.Service
+	}
+	if dir == config.Inbound {
+		// The caller is identified once mTLS tells who it is.
+		return []string{dir.String(), unknown, unknown, unknown, dst.Name, dst.Namespace, dst.Cluster}
+	}
+	return []string{dir.String(), m.self.Name, m.self.Namespace, m.self.Cluster, dst.Name, dst.Namespace, dst.Cluster}
+}
+
+func destination(c *config.Cluster) []string {
+	if c == nil || c.Service.Name == "" {
+		return []string{unknown, unknown, unknown}
+	}
+	return []string{c.Service.Name, c.Service.Namespace, c.Service.Cluster}
+}
+
+// Request counts a finished HTTP or gRPC request.
+func (m *Metrics) Request(e httpproxy.RequestEvent) {
+	labels := append(m.edge(e.Direction, e.Cluster), strconv.Itoa(e.Status), e.GRPCStatus)
+	m.requests.WithLabelValues(labels...).Inc()
+	m.duration.WithLabelValues(labels...).Observe(e.Duration.Seconds())
+}
+
+// LocalReply counts a response the proxy made itself.
+func (m *Metrics) LocalReply(dir config.Direction, status int, reason string) {
+	m.localReplies.WithLabelValues(dir.String(), strconv.Itoa(status), reason).Inc()
+}
+
+// Retry counts a retry.
+func (m *Metrics) Retry(c *config.Cluster, reason string) {
+	m.retries.WithLabelValues(append(destination(c), reason)...).Inc()
+}
+
+// Timeout counts a request or attempt timeout.
+func (m *Metrics) Timeout(c *config.Cluster, reason string) {
+	m.timeouts.WithLabelValues(append(destination(c), reason)...).Inc()
+}
+
+// Ejected counts an outlier ejection.
+func (m *Metrics) Ejected(c *config.Cluster, _ *upstream.Host, reason string) {
+	m.ejections.WithLabelValues(append(destination(c), reason)...).Inc()
+}
+
+// EjectedHosts sets how many hosts of c are ejected.
+func (m *Metrics) EjectedHosts(c *config.Cluster, n int) {
+	m.ejected.WithLabelValues(destination(c)...).Set(float64(n))
+}
+
+// Overflow counts a circuit breaker overflow.
+func (m *Metrics) Overflow(c *config.Cluster, limit string) {
+	m.overflows.WithLabelValues(append(destination(c), limit)...).Inc()
+}
+
+// Opened counts an opaque TCP connection.
+func (m *Metrics) Opened(dir config.Direction, c *config.Cluster) {
+	m.tcpOpened.WithLabelValues(m.edge(dir, c)...).Inc()
+}
+
+// Closed counts a closed TCP connection and its bytes.
+func (m *Metrics) Closed(dir config.Direction, c *config.Cluster, sent, received int64) {
+	labels := m.edge(dir, c)
+	m.tcpClosed.WithLabelValues(labels...).Inc()
+	m.tcpSent.WithLabelValues(labels...).Add(float64(sent))
+	m.tcpReceived.WithLabelValues(labels...).Add(float64(received))
+}
+
+// Failed counts a TCP connection the proxy closed because it found no
+// upstream.
+func (m *Metrics) Failed(dir config.Direction, _ *config.Cluster, reason string) {
+	m.localReplies.WithLabelValues(dir.String(), "0", reason).Inc()
+}
+
+// ConfigUpdate counts an xDS update and whether it was accepted.
+func (m *Metrics) ConfigUpdate(typeURL string, accepted bool) {
+	result := "ack"
+	if !accepted {
+		result = "nack"
+	}
+	m.configUpdates.WithLabelValues(shortType(typeURL), result).Inc()
+}
+
+// XDSConnected records whether the proxy holds a stream to the control plane.
+func (m *Metrics) XDSConnected(up bool) {
+	v := 0.0
+	if up {
+		v = 1
+	}
+	m.xdsConnected.WithLabelValues().Set(v)
+}
+
+// shortType turns a type URL into a short label ("Cluster").
+func shortType(typeURL string) string {
+	for i := len(typeURL) - 1; i >= 0; i-- {
+		if typeURL[i] == '.' {
+			return typeURL[i+1:]
+		}
+	}
+	return typeURL
+}

@@ -1,0 +1,196 @@
+package sidecar
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
+	"reflect"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/plexus-mesh/plexus/sidecar/config"
+	"github.com/plexus-mesh/plexus/sidecar/httpproxy"
+	"github.com/plexus-mesh/plexus/sidecar/listener"
+	"github.com/plexus-mesh/plexus/sidecar/metrics"
+	"github.com/plexus-mesh/plexus/sidecar/upstream"
+)
+
+// Proxy is a running proxy: its configuration, clusters and listeners.
+type Proxy struct {
+	log     *slog.Logger
+	metrics *metrics.Metrics
+
+	snapshot atomic.Pointer[config.Snapshot]
+	clusters atomic.Pointer[map[string]*upstream.Cluster]
+
+	mu        sync.Mutex // serializes Apply and Shutdown
+	listeners map[string]*listener.Listener
+	closed    bool
+}
+
+var _ listener.Env = (*Proxy)(nil)
+
+// New creates a proxy with no configuration.
+func New(log *slog.Logger, m *metrics.Metrics) *Proxy {
+	p := &Proxy{log: log, metrics: m, listeners: map[string]*listener.Listener{}}
+	p.snapshot.Store(config.Empty())
+	empty := map[string]*upstream.Cluster{}
+	p.clusters.Store(&empty)
+	return p
+}
+
+// Snapshot returns the configuration in effect.
+func (p *Proxy) Snapshot() *config.Snapshot { return p.snapshot.Load() }
+
+// Routes implements listener.Env.
+func (p *Proxy) Routes(name string) *config.RouteTable { return p.snapshot.Load().Routes[name] }
+
+// Cluster implements listener.Env.
+func (p *Proxy) Cluster(name string) *upstream.Cluster { return (*p.clusters.Load())[name] }
+
+// HTTPObserver implements listener.Env.
+func (p *Proxy) HTTPObserver() httpproxy.Observer { return p.metrics }
+
+// TCPObserver implements listener.Env.
+func (p *Proxy) TCPObserver() listener.TCPObserver { return p.metrics }
+
+// Logger implements listener.Env.
+func (p *Proxy) Logger() *slog.Logger { return p.log }
+
+// ListenerAddr returns the bound address of a listener ("" if none), for
+// tests and the admin API when a port was chosen by the kernel.
+func (p *Proxy) ListenerAddr(name string) string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if l := p.listeners[name]; l != nil {
+		return l.Addr().String()
+	}
+	return ""
+}
+
+// Apply makes next the configuration in effect. Listeners that cannot bind
+// their address make Apply fail with nothing changed, so the xDS client can
+// refuse the update and keep the last good configuration.
+func (p *Proxy) Apply(next *config.Snapshot) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		return errors.New("proxy is shutting down")
+	}
+	prev := p.snapshot.Load()
+
+	// Bind new listeners first: a failure leaves everything as it was.
+	started := map[string]*listener.Listener{}
+	var errs []error
+	for name, cfg := range next.Listeners {
+		if !cfg.BindToPort {
+			continue
+		}
+		if old := p.listeners[name]; old != nil && prev.Listeners[name].Address == cfg.Address {
+			continue
+		}
+		l, err := listener.Start(cfg, p)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		started[name] = l
+	}
+	if len(errs) > 0 {
+		for _, l := range started {
+			_ = l.Shutdown(context.Background())
+		}
+		return errors.Join(errs...)
+	}
+
+	p.applyClusters(prev, next)
+	p.snapshot.Store(next)
+
+	for name, cfg := range next.Listeners {
+		switch l := p.listeners[name]; {
+		case started[name] != nil:
+			if l != nil {
+				go p.shutdownListener(name, l)
+			}
+			p.listeners[name] = started[name]
+		case l != nil && !reflect.DeepEqual(prev.Listeners[name], cfg):
+			if err := l.Update(cfg); err != nil {
+				errs = append(errs, fmt.Errorf("listener %q: %w", name, err))
+			}
+		}
+	}
+	for name, l := range p.listeners {
+		if _, ok := next.Listeners[name]; !ok || !next.Listeners[name].BindToPort {
+			delete(p.listeners, name)
+			go p.shutdownListener(name, l)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// applyClusters creates, updates and removes cluster runtimes. A cluster
+// whose configuration is unchanged keeps its runtime (pools, load, outlier
+// state); only its endpoints are refreshed.
+func (p *Proxy) applyClusters(prev, next *config.Snapshot) {
+	old := *p.clusters.Load()
+	out := make(map[string]*upstream.Cluster, len(next.Clusters))
+	for name, cfg := range next.Clusters {
+		rt := old[name]
+		if rt == nil || !reflect.DeepEqual(rt.Config(), cfg) {
+			rt = upstream.NewCluster(cfg, upstream.Options{Observer: p.metrics})
+		}
+		if cfg.EDSName != "" {
+			if eps := next.Endpoints[cfg.EDSName]; eps != nil && (eps != prev.Endpoints[cfg.EDSName] || rt != old[name]) {
+				rt.SetEndpoints(eps)
+			}
+		}
+		out[name] = rt
+	}
+	p.clusters.Store(&out)
+	for name, rt := range old {
+		if out[name] != rt {
+			rt.Close()
+		}
+	}
+}
+
+func (p *Proxy) shutdownListener(name string, l *listener.Listener) {
+	ctx, cancel := context.WithTimeout(context.Background(), drainTimeout)
+	defer cancel()
+	if err := l.Shutdown(ctx); err != nil {
+		p.log.Debug("listener closed", "listener", name, "error", err)
+	}
+}
+
+// Shutdown drains the proxy: listeners stop accepting, in-flight requests
+// finish until ctx ends, then everything closes.
+func (p *Proxy) Shutdown(ctx context.Context) error {
+	p.mu.Lock()
+	p.closed = true
+	ls := maps.Clone(p.listeners)
+	p.listeners = map[string]*listener.Listener{}
+	p.mu.Unlock()
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var errs []error
+	for name, l := range ls {
+		wg.Go(func() {
+			if err := l.Shutdown(ctx); err != nil {
+				mu.Lock()
+				errs = append(errs, fmt.Errorf("listener %q: %w", name, err))
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	for _, c := range *p.clusters.Load() {
+		c.Close()
+	}
+	return errors.Join(errs...)
+}
+
+// drainTimeout bounds how long a replaced listener's requests may run on.
+const drainTimeout = time.Minute
