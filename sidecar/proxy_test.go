@@ -207,7 +207,7 @@ func TestCircuitBreakerShedsLoad(t *testing.T) {
 	release := make(chan struct{})
 	var inFlight, peak int
 	var mu sync.Mutex
-	slow := startBackend(t, "slow", func(_ http.ResponseWriter, r *http.Request) {
+	slow := startBackend(t, "slow", func(http.ResponseWriter, *http.Request) {
 		mu.Lock()
 		inFlight++
 		peak = max(peak, inFlight)
