@@ -35,8 +35,9 @@ func (t attemptTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 	var body *replayBody
 	if req.Body != nil && req.Body != http.NoBody {
+		// The server closes the downstream body when the handler returns;
+		// closing it here would cut off a request still streaming.
 		body = &replayBody{src: req.Body}
-		defer body.closeSource()
 	}
 	var tried []*upstream.Host
 	var prev *attemptReader
@@ -99,7 +100,7 @@ func (t attemptTransport) try(req *http.Request, p *plan, host *upstream.Host, p
 		host.Finished()
 		cancel()
 	})
-	resp, err := p.cluster.Transport().RoundTrip(req.WithContext(ctx))
+	resp, err := p.cluster.Transport(req).RoundTrip(req.WithContext(ctx))
 	p.perTryTimedOut = false
 	if timer != nil && !timer.Stop() && timedOut.Load() {
 		p.perTryTimedOut = true

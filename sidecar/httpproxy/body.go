@@ -29,8 +29,6 @@ func (b *replayBody) reader() *attemptReader {
 	return &attemptReader{b: b, closed: make(chan struct{})}
 }
 
-func (b *replayBody) closeSource() { _ = b.src.Close() }
-
 // attemptReader is one attempt's view of the body.
 type attemptReader struct {
 	b      *replayBody

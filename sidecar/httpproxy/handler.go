@@ -3,6 +3,7 @@ package httpproxy
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"math/rand/v2"
 	"net/http"
 	"net/http/httputil"
@@ -44,6 +45,9 @@ type Config struct {
 	// exist.
 	Cluster  func(name string) *upstream.Cluster
 	Observer Observer
+	// Log receives forwarding errors at debug level (each one is also a
+	// local reply, counted and explained in a header).
+	Log *slog.Logger
 }
 
 // Handler routes and forwards HTTP requests.
@@ -60,7 +64,7 @@ func New(cfg Config) *Handler {
 		Transport:      attemptTransport{h: h},
 		ModifyResponse: modifyResponse,
 		ErrorHandler:   h.proxyError,
-		ErrorLog:       nil,
+		ErrorLog:       slog.NewLogLogger(cfg.Log.Handler(), slog.LevelDebug),
 	}
 	return h
 }

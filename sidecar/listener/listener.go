@@ -141,6 +141,7 @@ func (l *Listener) httpServer(cfg *config.Listener, h *config.HTTPManager) *http
 			Routes:    routes,
 			Cluster:   l.env.Cluster,
 			Observer:  l.env.HTTPObserver(),
+			Log:       l.env.Logger().With("listener", cfg.Name),
 		}),
 		ReadHeaderTimeout: h.RequestHeadersTimeout,
 		IdleTimeout:       h.IdleTimeout,

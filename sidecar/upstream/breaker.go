@@ -123,7 +123,7 @@ func (c *Cluster) dial(ctx context.Context, network, addr string) (net.Conn, err
 		b.mu.Unlock()
 		// Idle connections to other hosts may hold the slots; free them
 		// for the next request.
-		go c.transport.CloseIdleConnections()
+		go c.Close()
 		return nil, c.overflow(LimitConnections)
 	}
 	b.connections++

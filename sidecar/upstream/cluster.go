@@ -28,7 +28,10 @@ type Cluster struct {
 	now      func() time.Time
 
 	transport *http.Transport
-	dialer    net.Dialer
+	// h1 carries upgrade requests (WebSocket and the like), which need
+	// HTTP/1.1 even when the cluster speaks HTTP/2.
+	h1     *http.Transport
+	dialer net.Dialer
 
 	mu sync.Mutex // serializes ejection decisions
 }
@@ -51,7 +54,11 @@ func NewCluster(cfg *config.Cluster, opts Options) *Cluster {
 	c.breaker.limits = cfg.Limits
 	c.breaker.cond = sync.NewCond(&c.breaker.mu)
 	c.dialer = net.Dialer{Timeout: cfg.ConnectTimeout, KeepAlive: 30 * time.Second}
-	c.transport = c.newTransport()
+	c.transport = c.newTransport(cfg.Protocol)
+	c.h1 = c.transport
+	if cfg.Protocol == config.HTTP2 {
+		c.h1 = c.newTransport(config.HTTP1)
+	}
 	c.hosts.Store(&hostSet{})
 	if cfg.Static != nil {
 		c.SetEndpoints(cfg.Static)
@@ -62,9 +69,14 @@ func NewCluster(cfg *config.Cluster, opts Options) *Cluster {
 // Config returns the cluster's configuration.
 func (c *Cluster) Config() *config.Cluster { return c.cfg }
 
-// Transport carries HTTP requests to the cluster's hosts. Requests must have
-// their URL host set to the picked host's address.
-func (c *Cluster) Transport() http.RoundTripper { return c.transport }
+// Transport returns what carries req to the cluster's hosts. Requests must
+// have their URL host set to the picked host's address.
+func (c *Cluster) Transport(req *http.Request) http.RoundTripper {
+	if req.Header.Get("Upgrade") != "" {
+		return c.h1
+	}
+	return c.transport
+}
 
 // Dial opens a TCP connection to a host, counted against the connection
 // limit; closing it releases the slot.
@@ -72,7 +84,7 @@ func (c *Cluster) Dial(ctx context.Context, addr string) (net.Conn, error) {
 	return c.dial(ctx, "tcp", addr)
 }
 
-func (c *Cluster) newTransport() *http.Transport {
+func (c *Cluster) newTransport(protocol config.Protocol) *http.Transport {
 	t := &http.Transport{
 		DialContext:         c.dial,
 		MaxIdleConns:        0, // no global cap; per-host below
@@ -85,7 +97,7 @@ func (c *Cluster) newTransport() *http.Transport {
 		MaxResponseHeaderBytes: 1 << 20,
 		Protocols:              new(http.Protocols),
 	}
-	switch c.cfg.Protocol {
+	switch protocol {
 	case config.HTTP2:
 		t.Protocols.SetUnencryptedHTTP2(true)
 	default:
@@ -143,7 +155,10 @@ func (c *Cluster) Pick(tried []*Host) (*Host, error) {
 
 // Close releases the cluster's idle connections. Connections in use finish
 // their requests.
-func (c *Cluster) Close() { c.transport.CloseIdleConnections() }
+func (c *Cluster) Close() {
+	c.transport.CloseIdleConnections()
+	c.h1.CloseIdleConnections()
+}
 
 func (c *Cluster) reportEjected() {
 	if c.observer == nil {
