@@ -199,3 +199,14 @@ func (p *testProxy) metric(t *testing.T, name string, labels ...string) float64 
 	}
 	return sum
 }
+
+// dial connects to a loopback address.
+func dial(t *testing.T, addr string) net.Conn {
+	t.Helper()
+	conn, err := (&net.Dialer{Timeout: 10 * time.Second}).DialContext(context.Background(), "tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = conn.Close() })
+	return conn
+}

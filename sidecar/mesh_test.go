@@ -203,11 +203,7 @@ func TestWebSocketUpgradeThroughTwoSidecars(t *testing.T) {
 		}
 	})
 	ts := startTwoSidecars(t, app.port(), false)
-	conn, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", ts.outboundPort))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
+	conn := dial(t, fmt.Sprintf("127.0.0.1:%d", ts.outboundPort))
 	_ = conn.SetDeadline(time.Now().Add(30 * time.Second))
 	fmt.Fprintf(conn, "GET /chat HTTP/1.1\r\nHost: app\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n")
 	br := bufio.NewReader(conn)
@@ -215,6 +211,7 @@ func TestWebSocketUpgradeThroughTwoSidecars(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusSwitchingProtocols {
 		t.Fatalf("upgrade answered %d", resp.StatusCode)
 	}

@@ -47,11 +47,7 @@ func TestOpaqueTCP(t *testing.T) {
 	p.waitVersion(t, resourcev3.EndpointType, v)
 	p.waitVersion(t, resourcev3.ListenerType, v)
 
-	conn, err := net.Dial("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(int(port))))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
+	conn := dial(t, net.JoinHostPort("127.0.0.1", strconv.Itoa(int(port))))
 	_ = conn.SetDeadline(time.Now().Add(30 * time.Second))
 	greeting := make([]byte, 10)
 	if _, err := io.ReadFull(conn, greeting); err != nil || string(greeting) != "220 ready\n" {
