@@ -29,6 +29,9 @@ type Proxy struct {
 	mu        sync.Mutex // serializes Apply and Shutdown
 	listeners map[string]*listener.Listener
 	closed    bool
+	// configured is set once a configuration with listeners is in effect.
+	configured atomic.Bool
+	draining   atomic.Bool
 }
 
 var _ listener.Env = (*Proxy)(nil)
@@ -108,6 +111,9 @@ func (p *Proxy) Apply(next *config.Snapshot) error {
 
 	p.applyClusters(prev, next)
 	p.snapshot.Store(next)
+	if len(next.Listeners) > 0 {
+		p.configured.Store(true)
+	}
 
 	for name, cfg := range next.Listeners {
 		switch l := p.listeners[name]; {
@@ -165,9 +171,25 @@ func (p *Proxy) shutdownListener(name string, l *listener.Listener) {
 	}
 }
 
+// Clusters returns the cluster runtimes in effect.
+func (p *Proxy) Clusters() map[string]*upstream.Cluster { return *p.clusters.Load() }
+
+// Ready reports whether the proxy should receive traffic: it has a
+// configuration and is not draining.
+func (p *Proxy) Ready() (bool, string) {
+	switch {
+	case p.draining.Load():
+		return false, "draining"
+	case !p.configured.Load():
+		return false, "no listeners configured yet"
+	}
+	return true, ""
+}
+
 // Shutdown drains the proxy: listeners stop accepting, in-flight requests
 // finish until ctx ends, then everything closes.
 func (p *Proxy) Shutdown(ctx context.Context) error {
+	p.draining.Store(true)
 	p.mu.Lock()
 	p.closed = true
 	ls := maps.Clone(p.listeners)

@@ -19,7 +19,9 @@ import (
 // immutable: an update makes a new Snapshot.
 type Snapshot struct {
 	// Versions holds the xDS version of each resource type.
-	Versions  map[string]string
+	Versions map[string]string
+	// Raw holds the resources as received, for /config_dump.
+	Raw       map[string][]*anypb.Any
 	Listeners map[string]*Listener
 	Routes    map[string]*RouteTable
 	Clusters  map[string]*Cluster
@@ -31,6 +33,7 @@ type Snapshot struct {
 func Empty() *Snapshot {
 	return &Snapshot{
 		Versions:  map[string]string{},
+		Raw:       map[string][]*anypb.Any{},
 		Listeners: map[string]*Listener{},
 		Routes:    map[string]*RouteTable{},
 		Clusters:  map[string]*Cluster{},
@@ -53,6 +56,8 @@ func (s *Snapshot) With(typeURL, version string, resources []*anypb.Any) (*Snaps
 	next := *s
 	next.Versions = maps.Clone(s.Versions)
 	next.Versions[typeURL] = version
+	next.Raw = maps.Clone(s.Raw)
+	next.Raw[typeURL] = resources
 	var errs []error
 	switch typeURL {
 	case resourcev3.ListenerType:

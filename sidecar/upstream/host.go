@@ -42,3 +42,9 @@ func (h *Host) Started() { h.active.Add(1) }
 
 // Finished counts a request to the host as done.
 func (h *Host) Finished() { h.active.Add(-1) }
+
+// Healthy reports whether the control plane considers the host healthy.
+func (h *Host) Healthy() bool { return h.health == config.Healthy }
+
+// Ejected reports whether outlier detection has the host out of rotation.
+func (h *Host) Ejected() bool { return h.ejected(time.Now()) }

@@ -1,0 +1,62 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/plexus-mesh/plexus/internal/xds/nodemeta"
+	"github.com/plexus-mesh/plexus/sidecar"
+)
+
+func newSidecarCommand() *cobra.Command {
+	var (
+		o        = sidecar.Options{AdminAddress: "127.0.0.1:15000", DrainTimeout: 30 * time.Second}
+		ports    string
+		logLevel string
+	)
+	cmd := &cobra.Command{
+		Use:   "sidecar",
+		Short: "Run the proxy beside a workload",
+		Long: `sidecar carries a workload's traffic. It takes its configuration from the
+control plane over xDS (--xds-address), or from the static resources of a
+--bootstrap file, or both. On SIGTERM it stops accepting connections and lets
+requests in flight finish for up to --drain-timeout.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			var level slog.Level
+			if err := level.UnmarshalText([]byte(logLevel)); err != nil {
+				return fmt.Errorf("--log-level %q: use debug, info, warn or error", logLevel)
+			}
+			o.Log = slog.New(slog.NewJSONHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: level}))
+			p, err := nodemeta.ParsePorts(ports)
+			if err != nil {
+				return fmt.Errorf("--app-ports: %w", err)
+			}
+			o.Workload.Ports = p
+			ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+			defer stop()
+			return sidecar.Run(ctx, o)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.BootstrapFile, "bootstrap", "", "bootstrap file (YAML): node, xds.address and static_resources")
+	f.StringVar(&o.XDSAddress, "xds-address", "", "control plane address, host:port")
+	f.StringVar(&o.NodeID, "node-id", "", "name of this proxy at the control plane (for example <pod>.<namespace>)")
+	f.StringVar(&o.Workload.Workload, "workload", "", "workload name (Deployment, StatefulSet...)")
+	f.StringVar(&o.Workload.Namespace, "namespace", "", "workload namespace")
+	f.StringVar(&o.Workload.ServiceAccount, "service-account", "", "workload service account")
+	f.StringVar(&o.Workload.Cluster, "cluster", "", "name of the cluster the workload runs in")
+	f.StringVar(&o.Workload.IP, "ip", "", "address peers reach this proxy on")
+	f.StringVar(&ports, "app-ports", "", "ports the application serves, such as 8080/http,9090/grpc")
+	f.StringVar(&o.AdminAddress, "admin-address", o.AdminAddress, "admin API address: /ready, /metrics, /config_dump, /stats")
+	f.DurationVar(&o.DrainTimeout, "drain-timeout", o.DrainTimeout, "how long requests in flight may finish after SIGTERM")
+	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
+	return cmd
+}
