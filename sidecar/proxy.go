@@ -15,6 +15,7 @@ import (
 	"github.com/plexus-mesh/plexus/sidecar/httpproxy"
 	"github.com/plexus-mesh/plexus/sidecar/listener"
 	"github.com/plexus-mesh/plexus/sidecar/metrics"
+	"github.com/plexus-mesh/plexus/sidecar/tlsconfig"
 	"github.com/plexus-mesh/plexus/sidecar/upstream"
 )
 
@@ -50,6 +51,9 @@ func (p *Proxy) Snapshot() *config.Snapshot { return p.snapshot.Load() }
 
 // Routes implements listener.Env.
 func (p *Proxy) Routes(name string) *config.RouteTable { return p.snapshot.Load().Routes[name] }
+
+// Secret implements tlsconfig.Material: the current TLS secret by name.
+func (p *Proxy) Secret(name string) *config.Secret { return p.snapshot.Load().Secrets[name] }
 
 // Cluster implements listener.Env.
 func (p *Proxy) Cluster(name string) *upstream.Cluster { return (*p.clusters.Load())[name] }
@@ -146,7 +150,12 @@ func (p *Proxy) applyClusters(prev, next *config.Snapshot) {
 	for name, cfg := range next.Clusters {
 		rt := old[name]
 		if rt == nil || !reflect.DeepEqual(rt.Config(), cfg) {
-			rt = upstream.NewCluster(cfg, upstream.Options{Observer: p.metrics})
+			opts := upstream.Options{Observer: p.metrics}
+			if cfg.TLS != nil {
+				// Compiled already: the SPIFFE IDs parse, so this cannot fail.
+				opts.TLS, _ = tlsconfig.Client(p, cfg.TLS, nil)
+			}
+			rt = upstream.NewCluster(cfg, opts)
 		}
 		if cfg.EDSName != "" {
 			if eps := next.Endpoints[cfg.EDSName]; eps != nil && (eps != prev.Endpoints[cfg.EDSName] || rt != old[name]) {

@@ -3,11 +3,13 @@ package config
 import (
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/pem"
 	"errors"
 	"fmt"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
+	"github.com/spiffe/go-spiffe/v2/svid/x509svid"
 )
 
 // CompileSecret compiles an SDS Secret, checking that the PEM parses and
@@ -30,18 +32,46 @@ func CompileSecret(s *tlsv3.Secret) (*Secret, error) {
 		if _, err := tls.X509KeyPair(chain, key); err != nil {
 			return nil, fmt.Errorf("secret %q: certificate and key do not form a valid pair: %w", s.GetName(), err)
 		}
-		out.CertificateChain, out.PrivateKey = chain, key
+		svid, err := x509svid.Parse(chain, key)
+		if err != nil {
+			return nil, fmt.Errorf("secret %q: not a SPIFFE workload certificate (it needs exactly one spiffe:// URI SAN): %w", s.GetName(), err)
+		}
+		out.SVID = svid
 	case *tlsv3.Secret_ValidationContext:
 		ca, err := inlineData(t.ValidationContext.GetTrustedCa())
 		if err != nil {
 			return nil, fmt.Errorf("secret %q: trusted_ca: %w", s.GetName(), err)
 		}
-		if !x509.NewCertPool().AppendCertsFromPEM(ca) {
-			return nil, fmt.Errorf("secret %q: trusted_ca holds no PEM certificate", s.GetName())
+		roots, err := parseCertificates(ca)
+		if err != nil {
+			return nil, fmt.Errorf("secret %q: trusted_ca: %w", s.GetName(), err)
 		}
-		out.TrustedCA = ca
+		out.Roots = roots
 	default:
 		return nil, fmt.Errorf("secret %q: only tls_certificate and validation_context secrets are supported", s.GetName())
+	}
+	return out, nil
+}
+
+func parseCertificates(data []byte) ([]*x509.Certificate, error) {
+	var out []*x509.Certificate
+	for {
+		var block *pem.Block
+		block, data = pem.Decode(data)
+		if block == nil {
+			break
+		}
+		if block.Type != "CERTIFICATE" {
+			continue
+		}
+		c, err := x509.ParseCertificate(block.Bytes)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, c)
+	}
+	if len(out) == 0 {
+		return nil, errors.New("holds no PEM certificate")
 	}
 	return out, nil
 }

@@ -1,8 +1,11 @@
 package config
 
 import (
+	"crypto/x509"
 	"regexp"
 	"time"
+
+	"github.com/spiffe/go-spiffe/v2/svid/x509svid"
 )
 
 // Direction is where a listener's traffic flows relative to the workload.
@@ -208,12 +211,14 @@ type Endpoints struct {
 	Localities  []Locality
 }
 
-// Secret is TLS material: a certificate with its key, or trusted roots.
+// Secret is TLS material: a workload certificate (SVID) with its key, or
+// trusted roots. The PEM is parsed once, when the secret arrives.
 type Secret struct {
-	Name             string
-	CertificateChain []byte // PEM
-	PrivateKey       []byte // PEM
-	TrustedCA        []byte // PEM
+	Name string
+	// SVID is set for a certificate secret.
+	SVID *x509svid.SVID
+	// Roots is set for a validation secret.
+	Roots []*x509.Certificate
 }
 
 // RouteTable is a compiled RouteConfiguration.
@@ -321,7 +326,7 @@ type Forward struct {
 	Retry         *RetryPolicy
 	PrefixRewrite string
 	RegexRewrite  *regexp.Regexp
-	RegexSubst    string
+	RegexSubst    string // a Regexp.ReplaceAllString template (${1})
 	HostRewrite   string
 }
 

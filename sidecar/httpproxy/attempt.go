@@ -49,6 +49,7 @@ func (t attemptTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		tried = append(tried, host)
 		out := req.Clone(req.Context())
 		out.URL.Host = host.Addr
+		out.URL.Scheme = p.cluster.Scheme()
 		if body != nil {
 			if prev != nil {
 				prev.waitClosed(req.Context())

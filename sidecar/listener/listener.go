@@ -2,6 +2,7 @@ package listener
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/plexus-mesh/plexus/sidecar/config"
 	"github.com/plexus-mesh/plexus/sidecar/httpproxy"
+	"github.com/plexus-mesh/plexus/sidecar/tlsconfig"
 	"github.com/plexus-mesh/plexus/sidecar/upstream"
 )
 
@@ -26,12 +28,17 @@ type Env interface {
 	HTTPObserver() httpproxy.Observer
 	TCPObserver() TCPObserver
 	Logger() *slog.Logger
+	// Secret returns TLS material by name, for terminating mTLS.
+	Secret(name string) *config.Secret
 }
 
 // SniffTimeout is how long a listener waits for a connection's first bytes
 // when it must know the protocol. Server-first protocols send nothing and
 // are treated as opaque TCP once it passes.
 const SniffTimeout = time.Second
+
+// handshakeTimeout bounds a TLS handshake on an inbound connection.
+const handshakeTimeout = 10 * time.Second
 
 // Listener is one running listener.
 type Listener struct {
@@ -56,6 +63,7 @@ type state struct {
 
 type chain struct {
 	cfg  *config.FilterChain
+	tls  *tls.Config
 	srv  *http.Server
 	conn *connListener
 }
@@ -98,7 +106,10 @@ func (l *Listener) newState(cfg *config.Listener) (*state, error) {
 	build := func(fc *config.FilterChain) (*chain, error) {
 		c := &chain{cfg: fc}
 		if fc.TLS != nil {
-			return nil, fmt.Errorf("listener %q: filter chain %q: TLS termination needs the proxy's identity, which is not configured", cfg.Name, fc.Name)
+			var err error
+			if c.tls, err = tlsconfig.Server(l.env, fc.TLS); err != nil {
+				return nil, fmt.Errorf("listener %q: filter chain %q: %w", cfg.Name, fc.Name, err)
+			}
 		}
 		if fc.HTTP != nil {
 			c.conn = newConnListener(l.ln.Addr())
@@ -152,6 +163,7 @@ func (l *Listener) httpServer(cfg *config.Listener, h *config.HTTPManager) *http
 		DisableGeneralOptionsHandler: true,
 	}
 	srv.Protocols.SetHTTP1(true)
+	srv.Protocols.SetHTTP2(true)
 	srv.Protocols.SetUnencryptedHTTP2(true)
 	return srv
 }
@@ -196,6 +208,20 @@ func (l *Listener) dispatch(conn net.Conn) {
 		l.env.Logger().Debug("no filter chain matches the connection", "listener", s.cfg.Name, "port", port, "transport", transport, "protocol", app)
 		_ = conn.Close()
 		return
+	}
+	if c.tls != nil {
+		// Handshake here, not in the HTTP server: a client that fails it
+		// (plaintext in STRICT mode, an unknown CA) is simply cut off.
+		tc := tls.Server(conn, c.tls)
+		ctx, cancel := context.WithTimeout(context.Background(), handshakeTimeout)
+		err := tc.HandshakeContext(ctx)
+		cancel()
+		if err != nil {
+			l.env.Logger().Debug("TLS handshake refused", "listener", s.cfg.Name, "remote", conn.RemoteAddr(), "error", err)
+			_ = conn.Close()
+			return
+		}
+		conn = tc
 	}
 	switch {
 	case c.conn != nil:

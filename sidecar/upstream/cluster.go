@@ -2,6 +2,8 @@ package upstream
 
 import (
 	"context"
+	"crypto/tls"
+	"fmt"
 	"net"
 	"net/http"
 	"sync"
@@ -33,6 +35,8 @@ type Cluster struct {
 	h1     *http.Transport
 	dialer net.Dialer
 
+	tls *tls.Config
+
 	mu sync.Mutex // serializes ejection decisions
 }
 
@@ -41,6 +45,9 @@ type Options struct {
 	Observer Observer
 	// Now is the clock; tests inject one.
 	Now func() time.Time
+	// TLS originates TLS to the hosts when set (mTLS between sidecars).
+	// Its NextProtos is replaced to fit each transport.
+	TLS *tls.Config
 }
 
 // NewCluster creates the runtime for cfg. Endpoints come later with
@@ -49,7 +56,7 @@ func NewCluster(cfg *config.Cluster, opts Options) *Cluster {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	c := &Cluster{cfg: cfg, observer: opts.Observer, now: opts.Now}
+	c := &Cluster{cfg: cfg, observer: opts.Observer, now: opts.Now, tls: opts.TLS}
 	c.balancer.policy = cfg.LB
 	c.breaker.limits = cfg.Limits
 	c.breaker.cond = sync.NewCond(&c.breaker.mu)
@@ -78,10 +85,42 @@ func (c *Cluster) Transport(req *http.Request) http.RoundTripper {
 	return c.transport
 }
 
-// Dial opens a TCP connection to a host, counted against the connection
-// limit; closing it releases the slot.
+// Dial opens a connection to a host for opaque TCP, counted against the
+// connection limit (closing it releases the slot), with TLS when the
+// cluster has it.
 func (c *Cluster) Dial(ctx context.Context, addr string) (net.Conn, error) {
-	return c.dial(ctx, "tcp", addr)
+	if c.tls == nil {
+		return c.dial(ctx, "tcp", addr)
+	}
+	return c.dialTLS(nil)(ctx, "tcp", addr)
+}
+
+// dialTLS returns a dialer that connects and completes the TLS handshake,
+// so a handshake failure (such as a peer with the wrong SPIFFE ID) is a
+// connect failure, retried and reported as one.
+func (c *Cluster) dialTLS(alpn []string) func(ctx context.Context, network, addr string) (net.Conn, error) {
+	cfg := c.tls.Clone()
+	cfg.NextProtos = alpn
+	return func(ctx context.Context, network, addr string) (net.Conn, error) {
+		conn, err := c.dial(ctx, network, addr)
+		if err != nil {
+			return nil, err
+		}
+		tc := tls.Client(conn, cfg)
+		if err := tc.HandshakeContext(ctx); err != nil {
+			_ = conn.Close()
+			return nil, &ConnectError{Addr: addr, Err: fmt.Errorf("TLS handshake: %w", err)}
+		}
+		return tc, nil
+	}
+}
+
+// Scheme is the URL scheme requests to the cluster use.
+func (c *Cluster) Scheme() string {
+	if c.tls != nil {
+		return "https"
+	}
+	return "http"
 }
 
 func (c *Cluster) newTransport(protocol config.Protocol) *http.Transport {
@@ -97,8 +136,14 @@ func (c *Cluster) newTransport(protocol config.Protocol) *http.Transport {
 		MaxResponseHeaderBytes: 1 << 20,
 		Protocols:              new(http.Protocols),
 	}
-	switch protocol {
-	case config.HTTP2:
+	switch {
+	case c.tls != nil && protocol == config.HTTP2:
+		t.DialTLSContext = c.dialTLS([]string{"h2"})
+		t.Protocols.SetHTTP2(true)
+	case c.tls != nil:
+		t.DialTLSContext = c.dialTLS([]string{"http/1.1"})
+		t.Protocols.SetHTTP1(true)
+	case protocol == config.HTTP2:
 		t.Protocols.SetUnencryptedHTTP2(true)
 	default:
 		t.Protocols.SetHTTP1(true)

@@ -1,0 +1,134 @@
+// Package tlsconfig builds the TLS configurations of a proxy's mTLS
+// connections from its TLS material, with go-spiffe's verification: a peer
+// is accepted when its certificate chains to the trust bundle of the peer's
+// own trust domain and its SPIFFE ID is one the configuration allows.
+//
+// Material is looked up at every handshake, so new certificates and
+// bundles take effect for new connections at once while open connections
+// carry on undisturbed.
+//
+// Trust bundles are found by trust domain: a Secret named
+// "spiffe://<trust domain>" holds that domain's roots (federated peers);
+// the validation Secret a configuration names holds the roots of the
+// proxy's own trust domain.
+package tlsconfig
+
+import (
+	"crypto/tls"
+	"errors"
+	"fmt"
+
+	"github.com/spiffe/go-spiffe/v2/bundle/x509bundle"
+	"github.com/spiffe/go-spiffe/v2/spiffeid"
+	"github.com/spiffe/go-spiffe/v2/spiffetls/tlsconfig"
+	"github.com/spiffe/go-spiffe/v2/svid/x509svid"
+
+	"github.com/plexus-mesh/plexus/sidecar/config"
+)
+
+// Material returns the current TLS secret with a name, or nil.
+type Material interface {
+	Secret(name string) *config.Secret
+}
+
+// svidSource serves the certificate of one secret.
+type svidSource struct {
+	m    Material
+	name string
+}
+
+func (s svidSource) GetX509SVID() (*x509svid.SVID, error) {
+	sec := s.m.Secret(s.name)
+	if sec == nil || sec.SVID == nil {
+		return nil, fmt.Errorf("tlsconfig: no certificate %q yet: the proxy's identity has not arrived", s.name)
+	}
+	return sec.SVID, nil
+}
+
+// bundleSource serves trust bundles by trust domain.
+type bundleSource struct {
+	m          Material
+	validation string
+	own        svidSource
+}
+
+func (b bundleSource) GetX509BundleForTrustDomain(td spiffeid.TrustDomain) (*x509bundle.Bundle, error) {
+	if sec := b.m.Secret(td.IDString()); sec != nil && len(sec.Roots) > 0 {
+		return x509bundle.FromX509Authorities(td, sec.Roots), nil
+	}
+	svid, err := b.own.GetX509SVID()
+	if err != nil {
+		return nil, err
+	}
+	if svid.ID.TrustDomain() != td {
+		return nil, fmt.Errorf("tlsconfig: no trust bundle for trust domain %q: it is neither this proxy's (%q) nor a federated one", td, svid.ID.TrustDomain())
+	}
+	sec := b.m.Secret(b.validation)
+	if sec == nil || len(sec.Roots) == 0 {
+		return nil, fmt.Errorf("tlsconfig: no trust bundle %q yet", b.validation)
+	}
+	return x509bundle.FromX509Authorities(td, sec.Roots), nil
+}
+
+// Server returns the configuration that terminates TLS on an inbound
+// listener. With RequireClientCert (STRICT mTLS) a client must present a
+// certificate the bundles verify; the SPIFFE ID it carries is then available
+// to authorization.
+func Server(m Material, t *config.DownstreamTLS) (*tls.Config, error) {
+	if t.CertificateSecret == "" {
+		return nil, errors.New("tlsconfig: a server certificate secret is required")
+	}
+	svid := svidSource{m: m, name: t.CertificateSecret}
+	var c *tls.Config
+	if t.RequireClientCert {
+		c = tlsconfig.MTLSServerConfig(svid, bundleSource{m: m, validation: t.ValidationSecret, own: svid}, tlsconfig.AuthorizeAny())
+	} else {
+		c = tlsconfig.TLSServerConfig(svid)
+	}
+	c.NextProtos = t.ALPN
+	if len(c.NextProtos) == 0 {
+		c.NextProtos = []string{"h2", "http/1.1"}
+	}
+	return c, nil
+}
+
+// Client returns the configuration that originates mTLS to a cluster,
+// verifying the server's SPIFFE ID against the allowed ones (any ID the
+// bundles vouch for when none are listed).
+func Client(m Material, t *config.UpstreamTLS, alpn []string) (*tls.Config, error) {
+	authorizer := tlsconfig.AuthorizeAny()
+	if len(t.SPIFFEIDs) > 0 {
+		ids := make([]spiffeid.ID, 0, len(t.SPIFFEIDs))
+		for _, s := range t.SPIFFEIDs {
+			id, err := spiffeid.FromString(s)
+			if err != nil {
+				return nil, fmt.Errorf("tlsconfig: SAN matcher %q is not a SPIFFE ID: %w", s, err)
+			}
+			ids = append(ids, id)
+		}
+		authorizer = tlsconfig.AuthorizeOneOf(ids...)
+	}
+	svid := svidSource{m: m, name: t.CertificateSecret}
+	bundles := bundleSource{m: m, validation: t.ValidationSecret, own: svid}
+	var c *tls.Config
+	if t.CertificateSecret != "" {
+		c = tlsconfig.MTLSClientConfig(svid, bundles, authorizer)
+	} else {
+		c = tlsconfig.TLSClientConfig(bundles, authorizer)
+	}
+	c.ServerName = t.SNI
+	c.NextProtos = t.ALPN
+	if len(c.NextProtos) == 0 {
+		c.NextProtos = alpn
+	}
+	return c, nil
+}
+
+// PeerID returns the SPIFFE ID a verified peer certificate carries.
+func PeerID(state *tls.ConnectionState) (spiffeid.ID, bool) {
+	if state == nil || len(state.PeerCertificates) == 0 {
+		return spiffeid.ID{}, false
+	}
+	id, err := x509svid.IDFromCert(state.PeerCertificates[0])
+	return id, err == nil
+}
