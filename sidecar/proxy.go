@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"net/netip"
 	"reflect"
 	"sync"
 	"sync/atomic"
@@ -29,7 +30,10 @@ type Proxy struct {
 
 	mu        sync.Mutex // serializes Apply and Shutdown
 	listeners map[string]*listener.Listener
-	closed    bool
+	// virtual are listeners without a socket, by address, for connections
+	// redirected to a use_original_dst listener.
+	virtual atomic.Pointer[map[string]*listener.Listener]
+	closed  bool
 	// configured is set once a configuration with listeners is in effect.
 	configured atomic.Bool
 	draining   atomic.Bool
@@ -43,6 +47,8 @@ func New(log *slog.Logger, m *metrics.Metrics) *Proxy {
 	p.snapshot.Store(config.Empty())
 	empty := map[string]*upstream.Cluster{}
 	p.clusters.Store(&empty)
+	noVirtual := map[string]*listener.Listener{}
+	p.virtual.Store(&noVirtual)
 	return p
 }
 
@@ -138,7 +144,55 @@ func (p *Proxy) Apply(next *config.Snapshot) error {
 			go p.shutdownListener(name, l)
 		}
 	}
+	errs = append(errs, p.applyVirtual(prev, next)...)
 	return errors.Join(errs...)
+}
+
+// applyVirtual keeps the listeners without a socket in step with next.
+func (p *Proxy) applyVirtual(prev, next *config.Snapshot) []error {
+	var errs []error
+	old := *p.virtual.Load()
+	byName := map[string]*listener.Listener{}
+	for _, l := range old {
+		byName[l.Name()] = l
+	}
+	out := map[string]*listener.Listener{}
+	for name, cfg := range next.Listeners {
+		if cfg.BindToPort {
+			continue
+		}
+		l := byName[name]
+		switch {
+		case l == nil:
+			nl, err := listener.NewVirtual(cfg, p)
+			if err != nil {
+				errs = append(errs, err)
+				continue
+			}
+			l = nl
+		case !reflect.DeepEqual(prev.Listeners[name], cfg):
+			if err := l.Update(cfg); err != nil {
+				errs = append(errs, err)
+			}
+		}
+		out[cfg.Address] = l
+	}
+	p.virtual.Store(&out)
+	for name, l := range byName {
+		if cfg, ok := next.Listeners[name]; !ok || cfg.BindToPort {
+			go p.shutdownListener(name, l)
+		}
+	}
+	return errs
+}
+
+// VirtualListener implements listener.Env.
+func (p *Proxy) VirtualListener(dst netip.AddrPort) *listener.Listener {
+	v := *p.virtual.Load()
+	if l := v[dst.String()]; l != nil {
+		return l
+	}
+	return v[netip.AddrPortFrom(netip.IPv4Unspecified(), dst.Port()).String()]
 }
 
 // applyClusters creates, updates and removes cluster runtimes. A cluster
@@ -202,6 +256,9 @@ func (p *Proxy) Shutdown(ctx context.Context) error {
 	p.mu.Lock()
 	p.closed = true
 	ls := maps.Clone(p.listeners)
+	for addr, l := range *p.virtual.Load() {
+		ls["virtual "+addr] = l
+	}
 	p.listeners = map[string]*listener.Listener{}
 	p.mu.Unlock()
 	var wg sync.WaitGroup

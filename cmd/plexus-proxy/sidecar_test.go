@@ -10,12 +10,46 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/plexus-mesh/plexus/internal/testenv"
 )
+
+var (
+	buildOnce sync.Once
+	binPath   string
+	buildErr  error
+)
+
+// buildProxy builds the plexus-proxy binary once for all tests, into a
+// directory any user may read (the interception test runs it as another
+// user).
+func buildProxy(t *testing.T) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "plexus-proxy-test-")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		if err := os.Chmod(dir, 0o755); err != nil {
+			buildErr = err
+			return
+		}
+		binPath = filepath.Join(dir, "plexus-proxy")
+		out, err := exec.CommandContext(context.Background(), "go", "build", "-o", binPath, ".").CombinedOutput()
+		if err != nil {
+			buildErr = fmt.Errorf("go build: %w\n%s", err, out)
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return binPath
+}
 
 func freePort(t *testing.T) int {
 	t.Helper()
@@ -80,11 +114,7 @@ static_resources:
 // plane, checks the admin API, and proves SIGTERM lets a request in flight
 // finish.
 func TestSidecarBinaryWithStaticBootstrap(t *testing.T) {
-	bin := filepath.Join(t.TempDir(), "plexus-proxy")
-	build := exec.CommandContext(context.Background(), "go", "build", "-o", bin, ".")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := buildProxy(t)
 	started := make(chan struct{}, 1)
 	app := &http.Server{ReadHeaderTimeout: 5 * time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/slow" {

@@ -8,6 +8,7 @@ import (
 	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
 	httpv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/upstreams/http/v3"
 	matcherv3 "github.com/envoyproxy/go-control-plane/envoy/type/matcher/v3"
+	"google.golang.org/protobuf/proto"
 )
 
 // HTTPProtocolOptionsKey is the typed_extension_protocol_options key that
@@ -47,8 +48,17 @@ func compileCluster(c *clusterv3.Cluster) (*Cluster, error) {
 			return nil, err
 		}
 		out.Static = eps
+	case clusterv3.Cluster_ORIGINAL_DST:
+		out.OriginalDst = true
+		if p := c.GetLbPolicy(); p != clusterv3.Cluster_CLUSTER_PROVIDED && p != clusterv3.Cluster_ROUND_ROBIN {
+			return nil, fmt.Errorf("an ORIGINAL_DST cluster needs lb_policy CLUSTER_PROVIDED, not %s", p)
+		}
 	default:
-		return nil, fmt.Errorf("discovery type %s is not supported: use EDS or STATIC", c.GetType())
+		return nil, fmt.Errorf("discovery type %s is not supported: use EDS, STATIC or ORIGINAL_DST", c.GetType())
+	}
+	if out.OriginalDst {
+		c = proto.CloneOf(c)
+		c.LbPolicy = clusterv3.Cluster_ROUND_ROBIN
 	}
 	switch c.GetLbPolicy() {
 	case clusterv3.Cluster_ROUND_ROBIN:

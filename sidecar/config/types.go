@@ -166,8 +166,11 @@ type Service struct {
 type Cluster struct {
 	Name string
 	// EDSName is the ClusterLoadAssignment to subscribe to; empty when
-	// Static is set.
-	EDSName          string
+	// Static is set or for an original destination cluster.
+	EDSName string
+	// OriginalDst sends each connection where it was going before it was
+	// intercepted (passthrough to destinations outside the mesh).
+	OriginalDst      bool
 	Static           *Endpoints
 	LB               LBPolicy
 	ConnectTimeout   time.Duration

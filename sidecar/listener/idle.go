@@ -44,7 +44,7 @@ func watchIdle(d time.Duration, conns ...net.Conn) (stop func()) {
 func progress(conns []net.Conn) uint64 {
 	var total uint64
 	for _, c := range conns {
-		tc, ok := unwrap(c).(*net.TCPConn)
+		tc, ok := rawTCP(c)
 		if !ok {
 			continue
 		}

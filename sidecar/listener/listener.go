@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -30,6 +31,10 @@ type Env interface {
 	Logger() *slog.Logger
 	// Secret returns TLS material by name, for terminating mTLS.
 	Secret(name string) *config.Secret
+	// VirtualListener returns the listener without a socket that handles
+	// connections originally sent to dst (exact address first, then
+	// 0.0.0.0 and the port), or nil.
+	VirtualListener(dst netip.AddrPort) *Listener
 }
 
 // SniffTimeout is how long a listener waits for a connection's first bytes
@@ -86,8 +91,29 @@ func Start(cfg *config.Listener, env Env) (*Listener, error) {
 	return l, nil
 }
 
-// Addr is the bound address (useful when the port was 0).
-func (l *Listener) Addr() net.Addr { return l.ln.Addr() }
+// Name is the listener's name.
+func (l *Listener) Name() string { return l.state.Load().cfg.Name }
+
+// NewVirtual creates a listener that opens no socket: it handles the
+// connections a listener with use_original_dst hands over.
+func NewVirtual(cfg *config.Listener, env Env) (*Listener, error) {
+	l := &Listener{env: env}
+	s, err := l.newState(cfg)
+	if err != nil {
+		return nil, err
+	}
+	l.state.Store(s)
+	return l, nil
+}
+
+// Addr is the bound address (useful when the port was 0); nil for a
+// virtual listener.
+func (l *Listener) Addr() net.Addr {
+	if l.ln == nil {
+		return nil
+	}
+	return l.ln.Addr()
+}
 
 // Update switches the listener to a new configuration for the same
 // address. New connections use it at once; open ones finish on the old one.
@@ -112,7 +138,7 @@ func (l *Listener) newState(cfg *config.Listener) (*state, error) {
 			}
 		}
 		if fc.HTTP != nil {
-			c.conn = newConnListener(l.ln.Addr())
+			c.conn = newConnListener(l.Addr())
 			c.srv = l.httpServer(cfg, fc.HTTP)
 			go func() { _ = c.srv.Serve(c.conn) }()
 		}
@@ -188,13 +214,38 @@ func (l *Listener) acceptLoop() {
 	}
 }
 
-// dispatch picks the filter chain for conn and hands it over.
+// dispatch picks the filter chain for conn and hands it over. A listener
+// with use_original_dst first hands the connection to the virtual listener
+// for where it was going.
 func (l *Listener) dispatch(conn net.Conn) {
 	s := l.state.Load()
 	port := 0
 	if a, ok := conn.LocalAddr().(*net.TCPAddr); ok {
 		port = a.Port
 	}
+	if s.cfg.UseOriginalDst {
+		dst, err := originalDst(conn)
+		if err != nil {
+			l.env.Logger().Debug("no original destination", "listener", s.cfg.Name, "error", err)
+			_ = conn.Close()
+			return
+		}
+		conn = &redirectedConn{Conn: conn, dst: dst}
+		if v := l.env.VirtualListener(dst); v != nil && v != l {
+			v.handle(conn, int(dst.Port()))
+			return
+		}
+		port = int(dst.Port())
+	}
+	l.handleWith(s, conn, port)
+}
+
+// handle serves a connection handed over by another listener.
+func (l *Listener) handle(conn net.Conn, port int) {
+	l.handleWith(l.state.Load(), conn, port)
+}
+
+func (l *Listener) handleWith(s *state, conn net.Conn, port int) {
 	var transport, app string
 	if s.sniff {
 		var err error
@@ -312,7 +363,10 @@ func (l *Listener) Shutdown(ctx context.Context) error {
 	}
 	l.closed = true
 	l.mu.Unlock()
-	err := l.ln.Close()
+	var err error
+	if l.ln != nil {
+		err = l.ln.Close()
+	}
 	l.wg.Wait()
 	s := l.state.Load()
 	s.shutdown(ctx)
