@@ -33,19 +33,41 @@ type controlPlane struct {
 	cache   cachev3.SnapshotCache
 	addr    string
 	version atomic.Int64
+	srv     *grpc.Server
+	cancel  context.CancelFunc
 }
 
 func startControlPlane(t *testing.T) *controlPlane {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
 	cp := &controlPlane{cache: cachev3.NewSnapshotCache(true, cachev3.IDHash{}, nil)}
-	srv := grpc.NewServer()
-	discoverygrpc.RegisterAggregatedDiscoveryServiceServer(srv, serverv3.NewServer(ctx, cp.cache, nil))
 	ln := listen(t)
 	cp.addr = ln.Addr().String()
-	go func() { _ = srv.Serve(ln) }()
-	t.Cleanup(func() { srv.Stop(); cancel() })
+	cp.serve(ln)
+	t.Cleanup(cp.stop)
 	return cp
+}
+
+func (cp *controlPlane) serve(ln net.Listener) {
+	ctx, cancel := context.WithCancel(context.Background())
+	cp.srv, cp.cancel = grpc.NewServer(), cancel
+	discoverygrpc.RegisterAggregatedDiscoveryServiceServer(cp.srv, serverv3.NewServer(ctx, cp.cache, nil))
+	go func(srv *grpc.Server) { _ = srv.Serve(ln) }(cp.srv)
+}
+
+// stop takes the control plane away, closing every stream.
+func (cp *controlPlane) stop() {
+	cp.srv.Stop()
+	cp.cancel()
+}
+
+// restart brings the control plane back on the same address.
+func (cp *controlPlane) restart(t *testing.T) {
+	t.Helper()
+	ln, err := (&net.ListenConfig{}).Listen(context.Background(), "tcp", cp.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cp.serve(ln)
 }
 
 // set publishes resources for a node as the next version.
@@ -71,7 +93,7 @@ type testProxy struct {
 
 func startProxy(t *testing.T, cp *controlPlane, node string) *testProxy {
 	t.Helper()
-	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))
 	m := metrics.New(metrics.Workload{Name: "client", Namespace: "test", Cluster: "local"})
 	p := New(log, m)
 	conn, err := grpc.NewClient(cp.addr, grpc.WithTransportCredentials(insecure.NewCredentials()))

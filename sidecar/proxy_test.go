@@ -53,6 +53,14 @@ func addrs(bs ...*backend) []*corev3.Address {
 // the proxy has taken them.
 func (s *scenario) publish(clusters []*clusterv3.Cluster, endpoints []*endpointv3.ClusterLoadAssignment, routes ...*routev3.Route) string {
 	s.t.Helper()
+	v := s.cp.set(s.t, "client", resourcesFor(s, clusters, endpoints, routes...))
+	s.proxy.waitVersion(s.t, resourcev3.RouteType, v)
+	s.proxy.waitVersion(s.t, resourcev3.EndpointType, v)
+	return v
+}
+
+// resourcesFor is the scenario's listener and routes with the clusters.
+func resourcesFor(s *scenario, clusters []*clusterv3.Cluster, endpoints []*endpointv3.ClusterLoadAssignment, routes ...*routev3.Route) map[resourcev3.Type][]types.Resource {
 	res := map[resourcev3.Type][]types.Resource{
 		resourcev3.ListenerType: {build.Listener("outbound", "127.0.0.1", s.port, corev3.TrafficDirection_OUTBOUND, build.HTTPManager("outbound", "routes"))},
 		resourcev3.RouteType:    {build.RouteConfig("routes", build.VirtualHost("all", []string{"*"}, routes...))},
@@ -63,10 +71,7 @@ func (s *scenario) publish(clusters []*clusterv3.Cluster, endpoints []*endpointv
 	for _, e := range endpoints {
 		res[resourcev3.EndpointType] = append(res[resourcev3.EndpointType], e)
 	}
-	v := s.cp.set(s.t, "client", res)
-	s.proxy.waitVersion(s.t, resourcev3.RouteType, v)
-	s.proxy.waitVersion(s.t, resourcev3.EndpointType, v)
-	return v
+	return res
 }
 
 func simpleCluster(name string) *clusterv3.Cluster {
