@@ -42,3 +42,21 @@ func TestValidate(t *testing.T) {
 		t.Fatalf("Validate() = %v", err)
 	}
 }
+
+// FuzzParsePorts checks ParsePorts never panics and round-trips what it
+// accepts.
+func FuzzParsePorts(f *testing.F) {
+	for _, s := range []string{"8080/http,9090/grpc", "5432", "", "1/tcp, 65535/http2"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		ports, err := ParsePorts(s)
+		if err != nil {
+			return
+		}
+		again, err := ParsePorts(FormatPorts(ports))
+		if err != nil || !reflect.DeepEqual(again, ports) {
+			t.Fatalf("round trip of %q: %v -> %v (%v)", s, ports, again, err)
+		}
+	})
+}
