@@ -69,8 +69,9 @@ func hostileScenario(t *testing.T) (*scenario, *seen) {
 	return s, rec
 }
 
-// raw sends bytes on a new connection and returns the first response.
-func raw(t *testing.T, s *scenario, payload string) (*http.Response, *bufio.Reader, net.Conn) {
+// raw sends bytes on a new connection and returns the status of the first
+// response, and the reader for more.
+func raw(t *testing.T, s *scenario, payload string) (int, *bufio.Reader) {
 	t.Helper()
 	conn := dial(t, fmt.Sprintf("127.0.0.1:%d", s.port))
 	_ = conn.SetDeadline(time.Now().Add(30 * time.Second))
@@ -82,31 +83,27 @@ func raw(t *testing.T, s *scenario, payload string) (*http.Response, *bufio.Read
 	if err != nil {
 		t.Fatalf("reading the response to %q: %v", payload, err)
 	}
-	body, _ := io.ReadAll(resp.Body)
+	_, _ = io.Copy(io.Discard, resp.Body)
 	resp.Body.Close()
-	resp.Body = io.NopCloser(strings.NewReader(string(body)))
-	return resp, br, conn
+	return resp.StatusCode, br
 }
 
 func TestHostileRequests(t *testing.T) {
 	s, rec := hostileScenario(t)
 
 	t.Run("conflicting content lengths are refused", func(t *testing.T) {
-		resp, _, _ := raw(t, s, "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nContent-Length: 30\r\n\r\nabc")
-		if resp.StatusCode != http.StatusBadRequest {
-			t.Fatalf("status %d, want 400", resp.StatusCode)
+		if code, _ := raw(t, s, "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nContent-Length: 30\r\n\r\nabc"); code != http.StatusBadRequest {
+			t.Fatalf("status %d, want 400", code)
 		}
 	})
 	t.Run("malformed request line", func(t *testing.T) {
-		resp, _, _ := raw(t, s, "THIS IS NOT HTTP\r\n\r\n")
-		if resp.StatusCode != http.StatusBadRequest {
-			t.Fatalf("status %d, want 400", resp.StatusCode)
+		if code, _ := raw(t, s, "THIS IS NOT HTTP\r\n\r\n"); code != http.StatusBadRequest {
+			t.Fatalf("status %d, want 400", code)
 		}
 	})
 	t.Run("oversized headers", func(t *testing.T) {
-		resp, _, _ := raw(t, s, "GET / HTTP/1.1\r\nHost: x\r\nX-Big: "+strings.Repeat("a", 100<<10)+"\r\n\r\n")
-		if resp.StatusCode != http.StatusRequestHeaderFieldsTooLarge {
-			t.Fatalf("status %d, want 431", resp.StatusCode)
+		if code, _ := raw(t, s, "GET / HTTP/1.1\r\nHost: x\r\nX-Big: "+strings.Repeat("a", 100<<10)+"\r\n\r\n"); code != http.StatusRequestHeaderFieldsTooLarge {
+			t.Fatalf("status %d, want 431", code)
 		}
 	})
 	if got := rec.list(); len(got) != 0 {
@@ -117,9 +114,9 @@ func TestHostileRequests(t *testing.T) {
 		// Transfer-Encoding wins (RFC 9112 6.3); the bytes after the empty
 		// chunk are a second request, and the proxy itself parses and
 		// routes it. Nothing reaches the backend unseen.
-		resp, br, _ := raw(t, s, "POST /first HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\nGET /second HTTP/1.1\r\nHost: x\r\n\r\n")
-		if resp.StatusCode != http.StatusOK {
-			t.Fatalf("first: %d", resp.StatusCode)
+		code, br := raw(t, s, "POST /first HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\nGET /second HTTP/1.1\r\nHost: x\r\n\r\n")
+		if code != http.StatusOK {
+			t.Fatalf("first: %d", code)
 		}
 		resp2, err := http.ReadResponse(br, nil)
 		if err != nil {

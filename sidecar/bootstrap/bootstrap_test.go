@@ -64,7 +64,7 @@ func TestParseErrors(t *testing.T) {
 func FuzzParse(f *testing.F) {
 	f.Add([]byte(valid))
 	f.Add([]byte("static_resources: {listeners: [{name: l, address: {socket_address: {address: 127.0.0.1, port_value: 1}}}]}"))
-	f.Fuzz(func(t *testing.T, data []byte) {
+	f.Fuzz(func(_ *testing.T, data []byte) {
 		_, _ = Parse(data)
 	})
 }
