@@ -37,7 +37,7 @@ type controlPlane struct {
 	cancel  context.CancelFunc
 }
 
-func startControlPlane(t *testing.T) *controlPlane {
+func startControlPlane(t testing.TB) *controlPlane {
 	t.Helper()
 	cp := &controlPlane{cache: cachev3.NewSnapshotCache(true, cachev3.IDHash{}, nil)}
 	ln := listen(t)
@@ -61,7 +61,7 @@ func (cp *controlPlane) stop() {
 }
 
 // restart brings the control plane back on the same address.
-func (cp *controlPlane) restart(t *testing.T) {
+func (cp *controlPlane) restart(t testing.TB) {
 	t.Helper()
 	ln, err := (&net.ListenConfig{}).Listen(context.Background(), "tcp", cp.addr)
 	if err != nil {
@@ -71,7 +71,7 @@ func (cp *controlPlane) restart(t *testing.T) {
 }
 
 // set publishes resources for a node as the next version.
-func (cp *controlPlane) set(t *testing.T, node string, resources map[resourcev3.Type][]types.Resource) string {
+func (cp *controlPlane) set(t testing.TB, node string, resources map[resourcev3.Type][]types.Resource) string {
 	t.Helper()
 	v := strconv.FormatInt(cp.version.Add(1), 10)
 	snap, err := cachev3.NewSnapshot(v, resources)
@@ -91,7 +91,7 @@ type testProxy struct {
 	metrics *metrics.Metrics
 }
 
-func startProxy(t *testing.T, cp *controlPlane, node string) *testProxy {
+func startProxy(t testing.TB, cp *controlPlane, node string) *testProxy {
 	t.Helper()
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))
 	m := metrics.New(metrics.Workload{Name: "client", Namespace: "test", Cluster: "local"})
@@ -116,7 +116,7 @@ func startProxy(t *testing.T, cp *controlPlane, node string) *testProxy {
 }
 
 // waitVersion waits until the proxy has accepted version v of typeURL.
-func (p *testProxy) waitVersion(t *testing.T, typeURL, v string) {
+func (p *testProxy) waitVersion(t testing.TB, typeURL, v string) {
 	t.Helper()
 	testenv.Eventually(t, "proxy accepting "+typeURL+" version "+v, func() error {
 		if got := p.Snapshot().Versions[typeURL]; got != v {
@@ -126,7 +126,7 @@ func (p *testProxy) waitVersion(t *testing.T, typeURL, v string) {
 	})
 }
 
-func listen(t *testing.T) net.Listener {
+func listen(t testing.TB) net.Listener {
 	t.Helper()
 	ln, err := (&net.ListenConfig{}).Listen(context.Background(), "tcp", "127.0.0.1:0")
 	if err != nil {
@@ -136,7 +136,7 @@ func listen(t *testing.T) net.Listener {
 }
 
 // freePort returns a loopback port that was free a moment ago.
-func freePort(t *testing.T) uint32 {
+func freePort(t testing.TB) uint32 {
 	t.Helper()
 	ln := listen(t)
 	defer ln.Close()
@@ -151,7 +151,7 @@ type backend struct {
 	hits atomic.Int64
 }
 
-func startBackend(t *testing.T, name string, handler http.HandlerFunc) *backend {
+func startBackend(t testing.TB, name string, handler http.HandlerFunc) *backend {
 	t.Helper()
 	b := &backend{name: name}
 	ln := listen(t)
@@ -194,7 +194,7 @@ func get(t *testing.T, client *http.Client, url string) (int, string, string) {
 
 // metric sums the samples of a counter or gauge whose labels include the
 // given name/value pairs.
-func (p *testProxy) metric(t *testing.T, name string, labels ...string) float64 {
+func (p *testProxy) metric(t testing.TB, name string, labels ...string) float64 {
 	t.Helper()
 	families, err := p.metrics.Registry.Gather()
 	if err != nil {

@@ -24,14 +24,14 @@ import (
 // scenario is one client proxy with an explicit outbound listener on
 // 127.0.0.1:port whose routes ("routes") send to clusters of backends.
 type scenario struct {
-	t      *testing.T
+	t      testing.TB
 	cp     *controlPlane
 	proxy  *testProxy
 	port   uint32
 	client *http.Client
 }
 
-func newScenario(t *testing.T) *scenario {
+func newScenario(t testing.TB) *scenario {
 	cp := startControlPlane(t)
 	s := &scenario{t: t, cp: cp, proxy: startProxy(t, cp, "client"), port: freePort(t)}
 	s.client = &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}, Timeout: 30 * time.Second}

@@ -186,6 +186,11 @@ func compileStringMatch(m *matcherv3.StringMatcher) (StringMatch, error) {
 	case *matcherv3.StringMatcher_Contains:
 		out.Kind, out.Value = MatchContains, p.Contains
 	case *matcherv3.StringMatcher_SafeRegex:
+		// Envoy: ignore_case "has no effect for safe_regex". Lowercasing the
+		// value would make a pattern with upper case letters never match.
+		if m.GetIgnoreCase() {
+			return out, errors.New("ignore_case has no effect on safe_regex: use (?i) in the regex")
+		}
 		re, err := compileRegex(p.SafeRegex.GetRegex())
 		if err != nil {
 			return out, err
@@ -264,12 +269,45 @@ func compileForward(a *routev3.RouteAction) (*Forward, error) {
 		if err != nil {
 			return nil, fmt.Errorf("regex_rewrite: %w", err)
 		}
-		out.RegexRewrite, out.RegexSubst = re, rr.GetSubstitution()
+		subst, err := re2Substitution(rr.GetSubstitution(), re.NumSubexp())
+		if err != nil {
+			return nil, fmt.Errorf("regex_rewrite: %w", err)
+		}
+		out.RegexRewrite, out.RegexSubst = re, subst
 	}
 	if out.PrefixRewrite != "" && out.RegexRewrite != nil {
 		return nil, errors.New("set prefix_rewrite or regex_rewrite, not both")
 	}
 	return out, nil
+}
+
+// re2Substitution converts an xDS substitution, in RE2 syntax (\1 is
+// capture group 1, \\ a backslash), to the template of Go's
+// Regexp.ReplaceAllString (${1}, with a literal $ written $$).
+func re2Substitution(s string, groups int) (string, error) {
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c == '$':
+			b.WriteString("$$")
+		case c != '\\':
+			b.WriteByte(c)
+		case i+1 < len(s) && s[i+1] == '\\':
+			b.WriteByte('\\')
+			i++
+		case i+1 < len(s) && s[i+1] >= '0' && s[i+1] <= '9':
+			n := int(s[i+1] - '0')
+			if n > groups {
+				return "", fmt.Errorf("substitution %q refers to group %d, but the pattern has %d", s, n, groups)
+			}
+			fmt.Fprintf(&b, "${%d}", n)
+			i++
+		default:
+			return "", fmt.Errorf("substitution %q: a backslash must be followed by a digit or a backslash", s)
+		}
+	}
+	return b.String(), nil
 }
 
 // retryOnNames maps Envoy's retry_on names to conditions.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"math/rand/v2"
+	"net"
 	"net/http"
 	"net/http/httputil"
 	"net/url"
@@ -172,13 +173,7 @@ func rewrite(pr *httputil.ProxyRequest) {
 	fwd := p.route.Forward
 	switch {
 	case fwd.PrefixRewrite != "" && p.route.Match.PathKind != config.PathRegex:
-		rewritePath(out.URL, func(path string) string {
-			rest := path[min(len(p.route.Match.Path), len(path)):]
-			if p.route.Match.PathKind == config.PathSegmentPrefix && fwd.PrefixRewrite == "/" {
-				return "/" + strings.TrimPrefix(rest, "/")
-			}
-			return fwd.PrefixRewrite + rest
-		})
+		rewritePath(out.URL, func(path string) string { return replacePrefix(path, &p.route.Match, fwd.PrefixRewrite) })
 	case fwd.RegexRewrite != nil:
 		rewritePath(out.URL, func(path string) string { return fwd.RegexRewrite.ReplaceAllString(path, fwd.RegexSubst) })
 	}
@@ -186,6 +181,17 @@ func rewrite(pr *httputil.ProxyRequest) {
 		out.Host = fwd.HostRewrite
 	}
 	applyHeaders(out.Header, &p.vh.RequestHeaders, &p.route.RequestHeaders, &p.backend.RequestHeaders)
+}
+
+// replacePrefix swaps the matched prefix of path for prefix. Replacing a
+// segment prefix with "/" keeps one slash ("/api/x" becomes "/x"), as
+// Gateway API's ReplacePrefixMatch requires.
+func replacePrefix(path string, m *config.RouteMatch, prefix string) string {
+	rest := path[min(len(m.Path), len(path)):]
+	if m.PathKind == config.PathSegmentPrefix && prefix == "/" {
+		return "/" + strings.TrimPrefix(rest, "/")
+	}
+	return prefix + rest
 }
 
 func rewritePath(u *url.URL, f func(string) string) {
@@ -222,13 +228,13 @@ func (h *Handler) redirect(w http.ResponseWriter, r *http.Request, p *plan) {
 		u.Host = rd.Host
 	}
 	if rd.Port != 0 {
-		u.Host = hostOnly(u.Host) + ":" + itoa(int(rd.Port))
+		u.Host = net.JoinHostPort(hostOnly(u.Host), itoa(int(rd.Port)))
 	}
 	switch {
 	case rd.Path != "":
 		u.Path, u.RawPath = rd.Path, ""
 	case rd.PrefixRewrite != "" && p.route.Match.PathKind != config.PathRegex:
-		rewritePath(&u, func(path string) string { return rd.PrefixRewrite + path[min(len(p.route.Match.Path), len(path)):] })
+		rewritePath(&u, func(path string) string { return replacePrefix(path, &p.route.Match, rd.PrefixRewrite) })
 	}
 	if rd.StripQuery {
 		u.RawQuery = ""

@@ -17,7 +17,7 @@ func applyHeaders(h http.Header, mutations ...*config.HeaderMutation) {
 			case config.HeaderOverwrite:
 				h.Set(v.Name, v.Value)
 			case config.HeaderAddIfAbsent:
-				if h.Get(v.Name) == "" {
+				if len(h.Values(v.Name)) == 0 { // present but empty is present
 					h.Set(v.Name, v.Value)
 				}
 			default:

@@ -1,0 +1,70 @@
+package main
+
+import (
+	"fmt"
+	"os/exec"
+	"runtime"
+	"strings"
+	"time"
+)
+
+func ms(s float64) string { return fmt.Sprintf("%.3f", s*1000) }
+
+// render formats the results as Markdown.
+func render(o options, results []result) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "# Proxy benchmark\n\n")
+	fmt.Fprintf(&b, "Run %s on %d cores (%s/%s, %s), everything on loopback: the backend, the proxies and the load generator share the machine. ",
+		time.Now().UTC().Format("2006-01-02"), runtime.NumCPU(), runtime.GOOS, runtime.GOARCH, runtime.Version())
+	fmt.Fprintf(&b, "Load: %s at %d requests/s over %d connections for %s (after a 2 s warm-up), 1 kB responses; then as fast as possible over %d connections for %s. ",
+		version(o.fortio, "version"), o.qps, o.conns, o.duration, o.maxConns, o.maxDuration)
+	fmt.Fprintf(&b, "Latencies are corrected for coordinated omission: each request is timed from when it was scheduled. Reproduce with `make bench`.\n\n")
+	var direct *result
+	for i := range results {
+		if results[i].name == "direct (no proxy)" && results[i].skipped == "" {
+			direct = &results[i]
+		}
+	}
+	var nginx float64
+	for _, r := range results {
+		if r.name == "nginx" && r.skipped == "" {
+			nginx = r.maxQPS
+		}
+	}
+	b.WriteString("| setup | p50 ms | p90 ms | p99 ms | p99.9 ms | added p50 ms | added p99 ms | rps achieved | CPU s / 1k req (per proxy) | peak RSS MB (per proxy) | max rps @" + fmt.Sprint(o.maxConns) + " conns | vs nginx |\n")
+	b.WriteString("|---|---|---|---|---|---|---|---|---|---|---|---|\n")
+	for _, r := range results {
+		if r.skipped != "" {
+			fmt.Fprintf(&b, "| %s | skipped: %s |||||||||||\n", r.name, r.skipped)
+			continue
+		}
+		added50, added99 := "", ""
+		if direct != nil && r.name != direct.name {
+			added50, added99 = ms(r.p50-direct.p50), ms(r.p99-direct.p99)
+		}
+		var cpu, rss []string
+		for i := range r.cpuPer1000 {
+			cpu = append(cpu, fmt.Sprintf("%.3f", r.cpuPer1000[i]))
+			rss = append(rss, fmt.Sprintf("%.1f", float64(r.rss[i])/(1<<20)))
+		}
+		vs := ""
+		if nginx > 0 && len(r.cpuPer1000) > 0 {
+			vs = fmt.Sprintf("%.2fx", r.maxQPS/nginx)
+		}
+		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s | %s | %.0f | %s | %s | %.0f | %s |\n", r.name,
+			ms(r.p50), ms(r.p90), ms(r.p99), ms(r.p999), added50, added99, r.qps,
+			strings.Join(cpu, " / "), strings.Join(rss, " / "), r.maxQPS, vs)
+	}
+	fmt.Fprintf(&b, "\nCPU seconds per 1,000 requests equals vCPU per 1,000 requests/s. For two sidecars the numbers are client / server sidecar. Versions: %s; %s; %s.\n",
+		version("nginx", "-v"), version("haproxy", "-v"), version(o.fortio, "version"))
+	return b.String()
+}
+
+func version(bin string, arg string) string {
+	out, err := exec.Command(bin, arg).CombinedOutput() //nolint:noctx // a version query
+	if err != nil {
+		return bin + " (not installed)"
+	}
+	line := strings.TrimSpace(strings.SplitN(string(out), "\n", 2)[0])
+	return line
+}
