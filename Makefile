@@ -61,8 +61,9 @@ $(GOLANGCI_LINT):
 	cd hack/tools/lint && go build -o $@ github.com/golangci/golangci-lint/v2/cmd/golangci-lint
 
 .PHONY: bench
-bench: ## Run the benchmarks.
+bench: ## Run the Go benchmarks, then the proxy comparison (writes docs/benchmarks.md).
 	go test -run '^$$' -bench . -benchmem ./...
+	PATH="$$PATH:/usr/sbin" go run ./test/bench/proxybench -fortio "$$(hack/bench-deps.sh)" -out docs/benchmarks.md
 
 .PHONY: demo
 demo: ## Run a two-cluster mesh locally (not available yet).

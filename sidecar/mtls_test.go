@@ -216,6 +216,10 @@ func TestMTLSStrict(t *testing.T) {
 	if code, who, reason := get(t, plainClient(), m.url("/")); code != http.StatusOK || who != "app" {
 		t.Fatalf("through two sidecars over mTLS: %d from %q (%s)", code, who, reason)
 	}
+	// The server sidecar knows the caller from its certificate.
+	if n := m.server.metric(t, "plexus_requests_total", "direction", "inbound", "source_namespace", "test", "source_workload", "client"); n != 1 {
+		t.Fatalf("inbound requests from the client identity: %v, want 1", n)
+	}
 	// STRICT: a plaintext caller reaching the inbound port directly is cut off.
 	req, _ := http.NewRequestWithContext(context.Background(), http.MethodGet, m.plaintextURL(), nil)
 	if resp, err := plainClient().Do(req); err == nil {

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime"
 	"syscall"
 	"time"
 
@@ -17,9 +18,10 @@ import (
 
 func newSidecarCommand() *cobra.Command {
 	var (
-		o        = sidecar.Options{AdminAddress: "127.0.0.1:15000", DrainTimeout: 30 * time.Second}
-		ports    string
-		logLevel string
+		o           = sidecar.Options{AdminAddress: "127.0.0.1:15000", DrainTimeout: 30 * time.Second}
+		ports       string
+		logLevel    string
+		concurrency int
 	)
 	cmd := &cobra.Command{
 		Use:   "sidecar",
@@ -40,6 +42,12 @@ requests in flight finish for up to --drain-timeout.`,
 				return fmt.Errorf("--app-ports: %w", err)
 			}
 			o.Workload.Ports = p
+			if concurrency < 0 {
+				return fmt.Errorf("--concurrency %d: use 0 (follow the CPU limit) or a positive number of threads", concurrency)
+			}
+			if concurrency > 0 {
+				runtime.GOMAXPROCS(concurrency)
+			}
 			ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 			defer stop()
 			return sidecar.Run(ctx, o)
@@ -58,5 +66,6 @@ requests in flight finish for up to --drain-timeout.`,
 	f.StringVar(&o.AdminAddress, "admin-address", o.AdminAddress, "admin API address: /ready, /metrics, /config_dump, /stats")
 	f.DurationVar(&o.DrainTimeout, "drain-timeout", o.DrainTimeout, "how long requests in flight may finish after SIGTERM")
 	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
+	f.IntVar(&concurrency, "concurrency", 0, "threads running Go code (GOMAXPROCS); 0 follows the container's CPU limit. 1 costs the least CPU per request at moderate load")
 	return cmd
 }

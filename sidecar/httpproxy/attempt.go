@@ -47,9 +47,12 @@ func (t attemptTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 			return nil, err
 		}
 		tried = append(tried, host)
-		out := req.Clone(req.Context())
-		out.URL.Host = host.Addr
-		out.URL.Scheme = p.cluster.Scheme()
+		// A shallow copy is enough: attempts change only the URL and body.
+		out := new(http.Request)
+		*out = *req
+		u := *req.URL
+		u.Host, u.Scheme = host.Addr, p.cluster.Scheme()
+		out.URL = &u
 		if body != nil {
 			if prev != nil {
 				prev.waitClosed(req.Context())

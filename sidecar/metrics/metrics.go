@@ -5,6 +5,7 @@ package metrics
 
 import (
 	"strconv"
+	"strings"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -73,13 +74,23 @@ func New(self Workload) *Metrics {
 
 // edge returns the edge labels of traffic in dir to or from cluster c.
 func (m *Metrics) edge(dir config.Direction, c *config.Cluster) []string {
+	return m.edgeFrom(dir, c, "")
+}
+
+// edgeFrom is edge with the caller's SPIFFE ID, when known: an inbound
+// caller's namespace and service account (as the workload) come from
+// spiffe://<trust domain>/ns/<namespace>/sa/<service account>.
+func (m *Metrics) edgeFrom(dir config.Direction, c *config.Cluster, peer string) []string {
 	dst := config.Service{Name: unknown, Namespace: unknown, Cluster: unknown}
 	if c != nil && c.Service.Name != "" {
 		dst = c.Service
 	}
 	if dir == config.Inbound {
-		// The caller is identified once mTLS tells who it is.
-		return []string{dir.String(), unknown, unknown, unknown, dst.Name, dst.Namespace, dst.Cluster}
+		ns, sa := unknown, unknown
+		if parts := strings.Split(peer, "/"); len(parts) == 7 && parts[3] == "ns" && parts[5] == "sa" {
+			ns, sa = parts[4], parts[6]
+		}
+		return []string{dir.String(), sa, ns, unknown, dst.Name, dst.Namespace, dst.Cluster}
 	}
 	return []string{dir.String(), m.self.Name, m.self.Namespace, m.self.Cluster, dst.Name, dst.Namespace, dst.Cluster}
 }
@@ -93,7 +104,7 @@ func destination(c *config.Cluster) []string {
 
 // Request counts a finished HTTP or gRPC request.
 func (m *Metrics) Request(e httpproxy.RequestEvent) {
-	labels := append(m.edge(e.Direction, e.Cluster), strconv.Itoa(e.Status), e.GRPCStatus)
+	labels := append(m.edgeFrom(e.Direction, e.Cluster, e.Peer), strconv.Itoa(e.Status), e.GRPCStatus)
 	m.requests.WithLabelValues(labels...).Inc()
 	m.duration.WithLabelValues(labels...).Observe(e.Duration.Seconds())
 }

@@ -25,6 +25,7 @@ import (
 
 type options struct {
 	out, fortio, proxy, workdir string
+	proxyArgs                   []string
 	qps, conns, maxConns        int
 	duration, maxDuration       time.Duration
 }

@@ -29,6 +29,10 @@ func setups(o options, backend string) []setup {
 		{name: "plexus, 1 sidecar", start: func(ctx context.Context) (string, []*os.Process, func(), error) {
 			return plexusChain(ctx, o, backend, 1, false)
 		}},
+		{name: "plexus, 1 sidecar, --concurrency 1", start: func(ctx context.Context) (string, []*os.Process, func(), error) {
+			o.proxyArgs = []string{"--concurrency", "1"}
+			return plexusChain(ctx, o, backend, 1, false)
+		}},
 		{name: "plexus, 2 sidecars (h2c)", start: func(ctx context.Context) (string, []*os.Process, func(), error) {
 			return plexusChain(ctx, o, backend, 2, false)
 		}},
@@ -117,7 +121,8 @@ func plexusChain(ctx context.Context, o options, backend string, n int, mtls boo
 			stop()
 			return "", nil, nil, err
 		}
-		cmd := exec.CommandContext(ctx, o.proxy, "sidecar", "--bootstrap", file, "--admin-address", fmt.Sprintf("127.0.0.1:%d", admin), "--log-level", "error")
+		args := append([]string{"sidecar", "--bootstrap", file, "--admin-address", fmt.Sprintf("127.0.0.1:%d", admin), "--log-level", "error"}, o.proxyArgs...)
+		cmd := exec.CommandContext(ctx, o.proxy, args...)
 		cmd.Stderr = os.Stderr
 		if err := cmd.Start(); err != nil {
 			stop()
