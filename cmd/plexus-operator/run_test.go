@@ -3,8 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"io"
-	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -18,31 +16,6 @@ import (
 	"github.com/plexus-mesh/plexus/internal/testenv"
 )
 
-// freeAddr returns a loopback address with a port that was free a moment ago.
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	l, err := (&net.ListenConfig{}).Listen(t.Context(), "tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
-
-func get(url string) (int, string, error) {
-	req, err := http.NewRequestWithContext(context.Background(), http.MethodGet, url, nil)
-	if err != nil {
-		return 0, "", err
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return 0, "", err
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(body), err
-}
-
 // TestOperatorServesProbesMetricsAndReconciles runs the operator as main
 // would, against a real API server, and stops it cleanly.
 func TestOperatorServesProbesMetricsAndReconciles(t *testing.T) {
@@ -53,7 +26,8 @@ func TestOperatorServesProbesMetricsAndReconciles(t *testing.T) {
 	t.Cleanup(func() { _ = env.Stop() })
 
 	cfg := defaultConfig()
-	cfg.ProbeAddr, cfg.MetricsAddr = freeAddr(t), freeAddr(t)
+	cfg.ProbeAddr = fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
+	cfg.MetricsAddr = fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
 	cfg.LeaderElect, cfg.LeaderElectionNamespace = true, "default"
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
@@ -61,13 +35,13 @@ func TestOperatorServesProbesMetricsAndReconciles(t *testing.T) {
 	t.Cleanup(cancel)
 
 	testenv.Eventually(t, "readiness", func() error {
-		code, body, err := get("http://" + cfg.ProbeAddr + "/readyz")
+		code, body, err := testenv.Get("http://" + cfg.ProbeAddr + "/readyz")
 		if err == nil && code != http.StatusOK {
 			err = fmt.Errorf("/readyz answered %d: %s", code, body)
 		}
 		return err
 	})
-	if code, body, err := get("http://" + cfg.ProbeAddr + "/healthz"); err != nil || code != http.StatusOK {
+	if code, body, err := testenv.Get("http://" + cfg.ProbeAddr + "/healthz"); err != nil || code != http.StatusOK {
 		t.Fatalf("/healthz: %d %s %v", code, body, err)
 	}
 
@@ -85,7 +59,7 @@ func TestOperatorServesProbesMetricsAndReconciles(t *testing.T) {
 		return nil
 	})
 	testenv.Eventually(t, "reconcile metrics", func() error {
-		_, body, err := get("http://" + cfg.MetricsAddr + "/metrics")
+		_, body, err := testenv.Get("http://" + cfg.MetricsAddr + "/metrics")
 		if err == nil && !strings.Contains(body, `controller_runtime_reconcile_total{controller="mesh",result="success"}`) {
 			err = fmt.Errorf("no successful mesh reconcile counted yet")
 		}

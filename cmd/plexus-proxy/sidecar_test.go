@@ -51,30 +51,6 @@ func buildProxy(t *testing.T) string {
 	return binPath
 }
 
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := (&net.ListenConfig{}).Listen(context.Background(), "tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
-func httpGet(url string) (int, string, error) {
-	req, err := http.NewRequestWithContext(context.Background(), http.MethodGet, url, nil)
-	if err != nil {
-		return 0, "", err
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return 0, "", err
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(b), err
-}
-
 const bootstrapTemplate = `
 node: {id: static-test}
 static_resources:
@@ -130,7 +106,7 @@ func TestSidecarBinaryWithStaticBootstrap(t *testing.T) {
 	go func() { _ = app.Serve(appLn) }()
 	t.Cleanup(func() { _ = app.Close() })
 
-	port, adminPort := freePort(t), freePort(t)
+	port, adminPort := testenv.FreePort(t), testenv.FreePort(t)
 	file := filepath.Join(t.TempDir(), "bootstrap.yaml")
 	if err := os.WriteFile(file, fmt.Appendf(nil, bootstrapTemplate, port, appLn.Addr().(*net.TCPAddr).Port), 0o600); err != nil {
 		t.Fatal(err)
@@ -147,13 +123,13 @@ func TestSidecarBinaryWithStaticBootstrap(t *testing.T) {
 
 	admin := fmt.Sprintf("http://127.0.0.1:%d", adminPort)
 	testenv.Eventually(t, "proxy ready", func() error {
-		code, body, err := httpGet(admin + "/ready")
+		code, body, err := testenv.Get(admin + "/ready")
 		if err == nil && code != http.StatusOK {
 			err = fmt.Errorf("/ready: %d %s", code, body)
 		}
 		return err
 	})
-	code, body, err := httpGet(fmt.Sprintf("http://127.0.0.1:%d/", port))
+	code, body, err := testenv.Get(fmt.Sprintf("http://127.0.0.1:%d/", port))
 	if err != nil || code != http.StatusOK || body != "hello from the app" {
 		t.Fatalf("through the proxy: %d %q %v", code, body, err)
 	}
@@ -162,7 +138,7 @@ func TestSidecarBinaryWithStaticBootstrap(t *testing.T) {
 		"/stats":       `"name": "app"`,
 		"/metrics":     `plexus_requests_total{`,
 	} {
-		_, body, err := httpGet(admin + path)
+		_, body, err := testenv.Get(admin + path)
 		if err != nil || !strings.Contains(strings.ReplaceAll(body, " ", ""), strings.ReplaceAll(want, " ", "")) {
 			t.Errorf("%s does not contain %s: %v\n%s", path, want, err, body)
 		}
@@ -171,7 +147,7 @@ func TestSidecarBinaryWithStaticBootstrap(t *testing.T) {
 	// Graceful drain: a request in flight when SIGTERM arrives completes.
 	slow := make(chan string, 1)
 	go func() {
-		code, body, err := httpGet(fmt.Sprintf("http://127.0.0.1:%d/slow", port))
+		code, body, err := testenv.Get(fmt.Sprintf("http://127.0.0.1:%d/slow", port))
 		slow <- fmt.Sprintf("%d %s %v", code, body, err)
 	}()
 	<-started
@@ -189,7 +165,7 @@ func TestSidecarBinaryWithStaticBootstrap(t *testing.T) {
 	case <-time.After(30 * time.Second):
 		t.Fatal("proxy did not exit after draining")
 	}
-	if _, _, err := httpGet(fmt.Sprintf("http://127.0.0.1:%d/", port)); err == nil {
+	if _, _, err := testenv.Get(fmt.Sprintf("http://127.0.0.1:%d/", port)); err == nil {
 		t.Fatal("the listener still accepts connections after shutdown")
 	}
 }
