@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -35,6 +36,16 @@ type controlPlane struct {
 	version atomic.Int64
 	srv     *grpc.Server
 	cancel  context.CancelFunc
+
+	mu       sync.Mutex
+	requests []*discoverygrpc.DiscoveryRequest // every request received
+}
+
+// received returns the requests proxies have sent so far.
+func (cp *controlPlane) received() []*discoverygrpc.DiscoveryRequest {
+	cp.mu.Lock()
+	defer cp.mu.Unlock()
+	return append([]*discoverygrpc.DiscoveryRequest(nil), cp.requests...)
 }
 
 func startControlPlane(t testing.TB) *controlPlane {
@@ -50,7 +61,13 @@ func startControlPlane(t testing.TB) *controlPlane {
 func (cp *controlPlane) serve(ln net.Listener) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cp.srv, cp.cancel = grpc.NewServer(), cancel
-	discoverygrpc.RegisterAggregatedDiscoveryServiceServer(cp.srv, serverv3.NewServer(ctx, cp.cache, nil))
+	record := serverv3.CallbackFuncs{StreamRequestFunc: func(_ int64, req *discoverygrpc.DiscoveryRequest) error {
+		cp.mu.Lock()
+		cp.requests = append(cp.requests, req)
+		cp.mu.Unlock()
+		return nil
+	}}
+	discoverygrpc.RegisterAggregatedDiscoveryServiceServer(cp.srv, serverv3.NewServer(ctx, cp.cache, record))
 	go func(srv *grpc.Server) { _ = srv.Serve(ln) }(cp.srv)
 }
 

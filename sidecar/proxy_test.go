@@ -133,6 +133,16 @@ func TestNACKKeepsTheLastGoodConfig(t *testing.T) {
 		}
 		return nil
 	})
+	// The NACK tells the control plane what is wrong.
+	var detail string
+	for _, req := range s.cp.received() {
+		if req.GetErrorDetail() != nil {
+			detail = req.GetErrorDetail().GetMessage()
+		}
+	}
+	if !strings.Contains(detail, `regex "(unclosed" does not compile`) {
+		t.Fatalf("NACK error detail %q does not say what is wrong", detail)
+	}
 	if v := s.proxy.Snapshot().Versions[resourcev3.RouteType]; v != good {
 		t.Fatalf("route version moved to %q after a NACK; want %q", v, good)
 	}

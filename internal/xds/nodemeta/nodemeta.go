@@ -95,7 +95,7 @@ func FromStruct(s *structpb.Struct) (*Metadata, error) {
 		return nil, err
 	}
 	m.Ports = ports
-	if l := f[keyLabels].GetStructValue(); l != nil {
+	if l := f[keyLabels].GetStructValue(); len(l.GetFields()) > 0 {
 		m.Labels = map[string]string{}
 		for k, v := range l.GetFields() {
 			m.Labels[k] = v.GetStringValue()
