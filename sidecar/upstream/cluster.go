@@ -29,7 +29,7 @@ type Cluster struct {
 	observer Observer
 	now      func() time.Time
 
-	transport *http.Transport
+	transport http.RoundTripper
 	// h1 carries upgrade requests (WebSocket and the like), which need
 	// HTTP/1.1 even when the cluster speaks HTTP/2.
 	h1     *http.Transport
@@ -61,10 +61,15 @@ func NewCluster(cfg *config.Cluster, opts Options) *Cluster {
 	c.breaker.limits = cfg.Limits
 	c.breaker.cond = sync.NewCond(&c.breaker.mu)
 	c.dialer = net.Dialer{Timeout: cfg.ConnectTimeout, KeepAlive: 30 * time.Second}
-	c.transport = c.newTransport(cfg.Protocol)
-	c.h1 = c.transport
-	if cfg.Protocol == config.HTTP2 {
+	std := c.newTransport(cfg.Protocol)
+	c.transport, c.h1 = std, std
+	switch {
+	case cfg.Protocol == config.HTTP2:
 		c.h1 = c.newTransport(config.HTTP1)
+	case c.tls == nil && cfg.Protocol == config.HTTP1:
+		// Plain HTTP/1.1, the hop to most applications: the lean transport,
+		// with the standard one for what it does not handle.
+		c.transport = newH1Transport(c.dial, cfg.IdleTimeout, std)
 	}
 	c.hosts.Store(&hostSet{})
 	if cfg.Static != nil {
@@ -201,8 +206,11 @@ func (c *Cluster) Pick(tried []*Host) (*Host, error) {
 // Close releases the cluster's idle connections. Connections in use finish
 // their requests.
 func (c *Cluster) Close() {
-	c.transport.CloseIdleConnections()
-	c.h1.CloseIdleConnections()
+	for _, t := range []http.RoundTripper{c.transport, c.h1} {
+		if ci, ok := t.(interface{ CloseIdleConnections() }); ok {
+			ci.CloseIdleConnections()
+		}
+	}
 }
 
 func (c *Cluster) reportEjected() {
