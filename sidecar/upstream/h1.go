@@ -82,7 +82,7 @@ func (t *h1Transport) roundTrip(c *h1Conn, req *http.Request) (*http.Response, e
 	// Cancelling the request closes the connection, which ends any read or
 	// write in progress; the body wrapper stops this once the exchange is
 	// complete.
-	stop := context.AfterFunc(req.Context(), func() { _ = c.Conn.Close() })
+	stop := context.AfterFunc(req.Context(), func() { _ = c.Close() })
 	if err := writeRequest(c.bw, req); err != nil {
 		stop()
 		return nil, err

@@ -108,7 +108,7 @@ func TestH1AbandonedStreamIsClosedNotDrained(t *testing.T) {
 		_, _ = io.WriteString(w, "ok")
 	})
 	c := h1Cluster(t)
-	resp, err := send(t, c, addr, "/endless")
+	resp, err := send(t, c, addr, "/endless") //nolint:bodyclose // closed in the goroutine below
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -122,11 +122,11 @@ func TestH1AbandonedStreamIsClosedNotDrained(t *testing.T) {
 	case <-time.After(30 * time.Second):
 		t.Fatal("closing an abandoned endless body blocked (it was being drained)")
 	}
-	resp, err = send(t, c, addr, "/")
+	again, err := send(t, c, addr, "/")
 	if err != nil {
 		t.Fatal(err)
 	}
-	resp.Body.Close()
+	again.Body.Close()
 	if n := conns.Load(); n != 2 {
 		t.Fatalf("connections = %d, want 2: an abandoned connection must not be reused", n)
 	}
