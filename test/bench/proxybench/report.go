@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"os"
 	"os/exec"
 	"runtime"
 	"strings"
@@ -102,6 +103,16 @@ func targets(results []result, direct *result, nginx float64) string {
 	if nginx > 0 {
 		fmt.Fprintf(&b, "- throughput >= 0.8x nginx: %.2fx, %s\n", r.maxQPS/nginx, mark(r.maxQPS/nginx >= 0.8))
 	}
-	b.WriteString("\nOn a 2-core machine the load generator, backend and proxies compete for the same cores, so latency differences of a fraction of a millisecond are within the noise of a single run (the direct baseline's own p99 shows how much).\n")
+	b.WriteString("\nOn a 2-core machine the load generator, backend and proxies compete for the same cores, so latency differences of a fraction of a millisecond are within the noise of a single run (the direct baseline's own p99 shows how much).")
+	if virtualized() {
+		b.WriteString(" This machine is a virtual machine: waking a thread on another vCPU (a futex) is far dearer than on bare metal, which costs a Go program, whose scheduler hands work between threads, more than an event loop such as nginx's.")
+	}
+	b.WriteString("\n")
 	return b.String()
+}
+
+// virtualized reports whether the CPU says it runs under a hypervisor.
+func virtualized() bool {
+	data, err := os.ReadFile("/proc/cpuinfo")
+	return err == nil && strings.Contains(string(data), " hypervisor")
 }
