@@ -1,6 +1,7 @@
 package sidecar
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"net/http"
@@ -134,15 +135,14 @@ func TestNACKKeepsTheLastGoodConfig(t *testing.T) {
 		return nil
 	})
 	// The NACK tells the control plane what is wrong.
-	var detail string
-	for _, req := range s.cp.received() {
-		if req.GetErrorDetail() != nil {
-			detail = req.GetErrorDetail().GetMessage()
+	testenv.Eventually(t, "NACK with an error detail at the control plane", func() error {
+		for _, req := range s.cp.received() {
+			if strings.Contains(req.GetErrorDetail().GetMessage(), `regex "(unclosed" does not compile`) {
+				return nil
+			}
 		}
-	}
-	if !strings.Contains(detail, `regex "(unclosed" does not compile`) {
-		t.Fatalf("NACK error detail %q does not say what is wrong", detail)
-	}
+		return errors.New("no NACK saying the regex does not compile")
+	})
 	if v := s.proxy.Snapshot().Versions[resourcev3.RouteType]; v != good {
 		t.Fatalf("route version moved to %q after a NACK; want %q", v, good)
 	}
