@@ -16,14 +16,14 @@ import (
 // countingServer serves HTTP/1.1 and counts the connections it accepted.
 // With dropIdle set it closes every connection as soon as it is idle, as a
 // server with a short idle timeout would.
-func countingServer(t *testing.T, h http.HandlerFunc, dropIdle ...*atomic.Bool) (addr string, conns *atomic.Int64, srv *http.Server) {
+func countingServer(t *testing.T, h http.HandlerFunc, dropIdle ...*atomic.Bool) (addr string, conns *atomic.Int64) {
 	t.Helper()
 	ln, err := (&net.ListenConfig{}).Listen(context.Background(), "tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	conns = &atomic.Int64{}
-	srv = &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second, ConnState: func(c net.Conn, s http.ConnState) {
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second, ConnState: func(c net.Conn, s http.ConnState) {
 		switch {
 		case s == http.StateNew:
 			conns.Add(1)
@@ -33,7 +33,7 @@ func countingServer(t *testing.T, h http.HandlerFunc, dropIdle ...*atomic.Bool) 
 	}}
 	go func() { _ = srv.Serve(ln) }()
 	t.Cleanup(func() { _ = srv.Close() })
-	return ln.Addr().String(), conns, srv
+	return ln.Addr().String(), conns
 }
 
 func h1Cluster(t *testing.T) *Cluster {
@@ -57,7 +57,7 @@ func send(t *testing.T, c *Cluster, addr, path string) (*http.Response, error) {
 }
 
 func TestH1ReusesConnections(t *testing.T) {
-	addr, conns, _ := countingServer(t, func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok") })
+	addr, conns := countingServer(t, func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok") })
 	c := h1Cluster(t)
 	for i := range 20 {
 		resp, err := send(t, c, addr, "/")
@@ -78,7 +78,7 @@ func TestH1ReusesConnections(t *testing.T) {
 func TestH1RetriesWhenAnIdleConnectionWasClosed(t *testing.T) {
 	drop := &atomic.Bool{}
 	drop.Store(true)
-	addr, conns, _ := countingServer(t, func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok") }, drop)
+	addr, conns := countingServer(t, func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok") }, drop)
 	c := h1Cluster(t)
 	resp, err := send(t, c, addr, "/")
 	if err != nil {
@@ -98,7 +98,7 @@ func TestH1RetriesWhenAnIdleConnectionWasClosed(t *testing.T) {
 }
 
 func TestH1AbandonedStreamIsClosedNotDrained(t *testing.T) {
-	addr, conns, _ := countingServer(t, func(w http.ResponseWriter, r *http.Request) {
+	addr, conns := countingServer(t, func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/endless" {
 			for r.Context().Err() == nil {
 				if _, err := io.WriteString(w, strings.Repeat("x", 1024)); err != nil {
