@@ -1,0 +1,93 @@
+package kube
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	gwapiv1 "sigs.k8s.io/gateway-api/apis/v1"
+
+	meshv1 "github.com/plexus-mesh/plexus/api/v1alpha1"
+	"github.com/plexus-mesh/plexus/internal/model"
+)
+
+// Settings converts a Mesh, applying its defaults.
+func Settings(mesh *meshv1.Mesh) (model.Settings, error) {
+	spec := mesh.Spec.DeepCopy()
+	spec.Default()
+	s := model.Settings{
+		ClusterName: string(spec.ClusterName),
+		Network:     spec.Network,
+		TrustDomain: string(spec.TrustDomain),
+		MTLS:        model.MTLSMode(spec.MTLS.Mode),
+	}
+	for _, ns := range spec.MTLS.Namespaces {
+		if s.NamespaceMTLS == nil {
+			s.NamespaceMTLS = map[string]model.MTLSMode{}
+		}
+		s.NamespaceMTLS[ns.Namespace] = model.MTLSMode(ns.Mode)
+	}
+	var errs []error
+	d := func(field string, v gwapiv1.Duration) time.Duration {
+		parsed, err := time.ParseDuration(string(v))
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", field, err))
+		}
+		return parsed
+	}
+	tr := spec.Traffic
+	s.Traffic = model.Traffic{
+		LoadBalancer:   model.LoadBalancer(tr.LoadBalancer.Type),
+		ConnectTimeout: d("spec.traffic.connectTimeout", tr.ConnectTimeout),
+	}
+	if tr.RequestTimeout != nil {
+		s.Traffic.RequestTimeout = d("spec.traffic.requestTimeout", *tr.RequestTimeout)
+	}
+	s.Traffic.Retries = Retries(tr.Retries, d)
+	if o := tr.OutlierDetection; o != nil {
+		od := &model.OutlierDetection{
+			Consecutive5xx:           u32(o.Consecutive5xxErrors),
+			ConsecutiveGatewayErrors: u32(o.ConsecutiveGatewayErrors),
+			MaxEjectionPercent:       u32(o.MaxEjectionPercent),
+			Interval:                 10 * time.Second,
+			BaseEjectionTime:         30 * time.Second,
+		}
+		if o.Interval != nil {
+			od.Interval = d("spec.traffic.outlierDetection.interval", *o.Interval)
+		}
+		if o.BaseEjectionTime != nil {
+			od.BaseEjectionTime = d("spec.traffic.outlierDetection.baseEjectionTime", *o.BaseEjectionTime)
+		}
+		s.Traffic.OutlierDetection = od
+	}
+	return s, errors.Join(errs...)
+}
+
+// Retries converts an API retry setting; parse turns durations.
+func Retries(r *meshv1.Retries, parse func(string, gwapiv1.Duration) time.Duration) *model.Retries {
+	if r == nil {
+		return nil
+	}
+	out := &model.Retries{Attempts: int(deref(r.Attempts))}
+	if r.PerTryTimeout != nil {
+		out.PerTryTimeout = parse("retries.perTryTimeout", *r.PerTryTimeout)
+	}
+	for _, on := range r.RetryOn {
+		out.On = append(out.On, string(on))
+	}
+	for _, c := range r.RetriableStatusCodes {
+		out.StatusCodes = append(out.StatusCodes, uint32(c))
+	}
+	if b := r.Budget; b != nil {
+		out.BudgetPercent = float64(b.Percent)
+		out.MinRetriesPerSecond = uint32(deref(b.MinRetriesPerSecond))
+	}
+	return out
+}
+
+func u32(p *int32) uint32 {
+	if p == nil || *p < 0 {
+		return 0
+	}
+	return uint32(*p)
+}

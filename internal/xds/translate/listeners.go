@@ -1,0 +1,118 @@
+package translate
+
+import (
+	"fmt"
+
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
+	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
+	"google.golang.org/protobuf/types/known/wrapperspb"
+
+	"github.com/plexus-mesh/plexus/internal/model"
+	"github.com/plexus-mesh/plexus/internal/xds/build"
+)
+
+// virtualOutboundListener receives every intercepted outbound connection
+// and hands it to the listener for its original destination; connections
+// to addresses the mesh does not know pass through untouched.
+func virtualOutboundListener() *listenerv3.Listener {
+	return &listenerv3.Listener{
+		Name:               VirtualOutbound,
+		Address:            build.Address("0.0.0.0", OutboundCapturePort),
+		TrafficDirection:   corev3.TrafficDirection_OUTBOUND,
+		UseOriginalDst:     wrapperspb.Bool(true),
+		DefaultFilterChain: &listenerv3.FilterChain{Name: Passthrough, Filters: []*listenerv3.Filter{build.TCPProxy(Passthrough, Passthrough)}},
+	}
+}
+
+// httpPortListener handles HTTP to any service on one port; the route
+// configuration picks the service by authority.
+func httpPortListener(port uint32) *listenerv3.Listener {
+	return &listenerv3.Listener{
+		Name:             fmt.Sprintf("0.0.0.0_%d", port),
+		Address:          build.Address("0.0.0.0", port),
+		TrafficDirection: corev3.TrafficDirection_OUTBOUND,
+		BindToPort:       wrapperspb.Bool(false),
+		FilterChains:     []*listenerv3.FilterChain{{Filters: []*listenerv3.Filter{build.HTTPManager("outbound", RouteName(port))}}},
+	}
+}
+
+// tcpServiceListeners handle a TCP (or unknown) port of a service, one per
+// virtual IP. An unknown protocol is sniffed: HTTP goes to the port's
+// routes, anything else is proxied as opaque TCP.
+func tcpServiceListeners(svc *model.Service, port model.ServicePort, cluster string, sniff bool) []*listenerv3.Listener {
+	var out []*listenerv3.Listener
+	for _, vip := range svc.VIPs {
+		l := &listenerv3.Listener{
+			Name:             fmt.Sprintf("%s_%d", vip, port.Port),
+			Address:          build.Address(vip.String(), port.Port),
+			TrafficDirection: corev3.TrafficDirection_OUTBOUND,
+			BindToPort:       wrapperspb.Bool(false),
+		}
+		tcp := &listenerv3.FilterChain{Name: "tcp", Filters: []*listenerv3.Filter{build.TCPProxy(cluster, cluster)}}
+		if sniff {
+			l.FilterChains = []*listenerv3.FilterChain{{
+				Name:             "http",
+				FilterChainMatch: &listenerv3.FilterChainMatch{ApplicationProtocols: []string{"http/1.1", "h2c"}},
+				Filters:          []*listenerv3.Filter{build.HTTPManager("outbound", RouteName(port.Port))},
+			}}
+			l.DefaultFilterChain = tcp
+		} else {
+			l.FilterChains = []*listenerv3.FilterChain{tcp}
+		}
+		out = append(out, l)
+	}
+	return out
+}
+
+// virtualInboundListener receives every intercepted inbound connection.
+func virtualInboundListener(chains []*listenerv3.FilterChain) *listenerv3.Listener {
+	return &listenerv3.Listener{
+		Name:             VirtualInbound,
+		Address:          build.Address("0.0.0.0", InboundCapturePort),
+		TrafficDirection: corev3.TrafficDirection_INBOUND,
+		UseOriginalDst:   wrapperspb.Bool(true),
+		FilterChains:     chains,
+	}
+}
+
+// inboundChains are one application port's filter chains: mTLS always,
+// and plaintext too in PERMISSIVE mode. In STRICT mode a plaintext
+// connection matches no chain and is closed.
+func inboundChains(port model.ServicePort, cluster string, mode model.MTLSMode) []*listenerv3.FilterChain {
+	filter := func() *listenerv3.Filter {
+		if port.Protocol == model.ProtocolTCP {
+			return build.TCPProxy("inbound", cluster)
+		}
+		return build.HTTPManager("inbound", InboundRouteName(port.Port))
+	}
+	tlsChain := &listenerv3.FilterChain{
+		Name:             fmt.Sprintf("inbound|%d|mtls", port.Port),
+		FilterChainMatch: &listenerv3.FilterChainMatch{DestinationPort: build.UInt32(port.Port), TransportProtocol: "tls"},
+		Filters:          []*listenerv3.Filter{filter()},
+		TransportSocket:  downstreamMTLS(),
+	}
+	chains := []*listenerv3.FilterChain{tlsChain}
+	if mode == model.MTLSPermissive {
+		chains = append(chains, &listenerv3.FilterChain{
+			Name:             fmt.Sprintf("inbound|%d|plaintext", port.Port),
+			FilterChainMatch: &listenerv3.FilterChainMatch{DestinationPort: build.UInt32(port.Port), TransportProtocol: "raw_buffer"},
+			Filters:          []*listenerv3.Filter{filter()},
+		})
+	}
+	return chains
+}
+
+func downstreamMTLS() *corev3.TransportSocket {
+	ctx := &tlsv3.DownstreamTlsContext{
+		RequireClientCertificate: wrapperspb.Bool(true),
+		CommonTlsContext: &tlsv3.CommonTlsContext{
+			TlsCertificateSdsSecretConfigs: []*tlsv3.SdsSecretConfig{{Name: CertificateSecret, SdsConfig: build.ADS()}},
+			ValidationContextType: &tlsv3.CommonTlsContext_ValidationContextSdsSecretConfig{
+				ValidationContextSdsSecretConfig: &tlsv3.SdsSecretConfig{Name: RootSecret, SdsConfig: build.ADS()},
+			},
+			AlpnProtocols: []string{"h2", "http/1.1"},
+		},
+	}
+	return &corev3.TransportSocket{Name: "envoy.transport_sockets.tls", ConfigType: &corev3.TransportSocket_TypedConfig{TypedConfig: build.Any(ctx)}}
+}

@@ -1,0 +1,41 @@
+package translate
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/plexus-mesh/plexus/internal/model"
+)
+
+// Well-known ports and names, shared with "plexus-proxy init".
+const (
+	OutboundCapturePort = 15001
+	InboundCapturePort  = 15006
+
+	VirtualOutbound = "virtual-outbound"
+	VirtualInbound  = "virtual-inbound"
+	Passthrough     = "passthrough"
+
+	// CertificateSecret and RootSecret are the SDS names of the proxy's
+	// own certificate and its trust domain's roots.
+	CertificateSecret = "default"
+	RootSecret        = "ROOTCA"
+)
+
+// defaultConnectTimeout bounds connections to the local application and
+// to passthrough destinations.
+const defaultConnectTimeout = 5 * time.Second
+
+// ClusterName names the cluster of one service port.
+func ClusterName(svc model.NamespacedName, port uint32) string {
+	return fmt.Sprintf("outbound|%d|%s|%s", port, svc.Namespace, svc.Name)
+}
+
+// InboundClusterName names the cluster that delivers to the local app.
+func InboundClusterName(port uint32) string { return fmt.Sprintf("inbound|%d", port) }
+
+// RouteName names the route configuration of an outbound HTTP port.
+func RouteName(port uint32) string { return fmt.Sprintf("outbound|%d", port) }
+
+// InboundRouteName names the route configuration of an inbound HTTP port.
+func InboundRouteName(port uint32) string { return fmt.Sprintf("inbound|%d", port) }

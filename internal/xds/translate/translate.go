@@ -1,0 +1,98 @@
+package translate
+
+import (
+	"sort"
+
+	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
+	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
+	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
+	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
+
+	"github.com/plexus-mesh/plexus/internal/model"
+)
+
+// Proxy is the proxy resources are made for.
+type Proxy struct {
+	// Workload is the proxy's own workload; nil for a proxy with no
+	// inbound traffic.
+	Workload *model.Workload
+}
+
+// Resources are one proxy's xDS resources, each list sorted by name.
+type Resources struct {
+	Clusters  []*clusterv3.Cluster
+	Endpoints []*endpointv3.ClusterLoadAssignment
+	Listeners []*listenerv3.Listener
+	Routes    []*routev3.RouteConfiguration
+}
+
+// Translate builds the resources of proxy p from mesh m. m must be valid
+// and sorted (model.Mesh.Validate and Sort).
+func Translate(m *model.Mesh, p Proxy) *Resources {
+	r := &Resources{}
+	outbound(m, r)
+	if p.Workload != nil {
+		inbound(m, p.Workload, r)
+	}
+	sort.Slice(r.Clusters, func(i, j int) bool { return r.Clusters[i].GetName() < r.Clusters[j].GetName() })
+	sort.Slice(r.Endpoints, func(i, j int) bool { return r.Endpoints[i].GetClusterName() < r.Endpoints[j].GetClusterName() })
+	sort.Slice(r.Listeners, func(i, j int) bool { return r.Listeners[i].GetName() < r.Listeners[j].GetName() })
+	sort.Slice(r.Routes, func(i, j int) bool { return r.Routes[i].GetName() < r.Routes[j].GetName() })
+	return r
+}
+
+// outbound makes what the proxy needs to call the mesh's services: a
+// cluster and endpoints per service port, a catch-all listener for
+// intercepted connections, a virtual listener per port, and per HTTP port
+// a route configuration with a virtual host per service.
+func outbound(m *model.Mesh, r *Resources) {
+	r.Clusters = append(r.Clusters, passthroughCluster())
+	r.Listeners = append(r.Listeners, virtualOutboundListener())
+	// Route configurations per port, and the ports where some service
+	// declares HTTP: only those get a catch-all HTTP listener, so that
+	// opaque TCP to an unknown-protocol port is never forced through HTTP.
+	httpPorts := map[uint32][]*routev3.VirtualHost{}
+	declared := map[uint32]bool{}
+	for _, svc := range m.Services {
+		for _, port := range svc.Ports {
+			traffic := effectiveTraffic(m, svc, port)
+			name := ClusterName(svc.Key, port.Port)
+			r.Clusters = append(r.Clusters, outboundCluster(m, svc, port, traffic))
+			r.Endpoints = append(r.Endpoints, loadAssignment(m, svc, port, name))
+			switch {
+			case port.Protocol.IsHTTP():
+				httpPorts[port.Port] = append(httpPorts[port.Port], virtualHost(svc, port, name, traffic))
+				declared[port.Port] = true
+			case port.Protocol == model.ProtocolUnknown:
+				httpPorts[port.Port] = append(httpPorts[port.Port], virtualHost(svc, port, name, traffic))
+				r.Listeners = append(r.Listeners, tcpServiceListeners(svc, port, name, true)...)
+			default:
+				r.Listeners = append(r.Listeners, tcpServiceListeners(svc, port, name, false)...)
+			}
+		}
+	}
+	for port, vhosts := range httpPorts {
+		if declared[port] {
+			r.Listeners = append(r.Listeners, httpPortListener(port))
+		}
+		r.Routes = append(r.Routes, &routev3.RouteConfiguration{Name: RouteName(port), VirtualHosts: vhosts})
+	}
+}
+
+// inbound makes what the proxy needs to receive the mesh's traffic for its
+// workload: one listener for intercepted connections with a filter chain
+// per port (mTLS, plus plaintext in PERMISSIVE mode) and a cluster per port
+// that delivers to the application on localhost.
+func inbound(m *model.Mesh, w *model.Workload, r *Resources) {
+	mode := m.Settings.MTLSFor(w.Key.Namespace)
+	var chains []*listenerv3.FilterChain
+	for _, port := range w.Ports {
+		name := InboundClusterName(port.Port)
+		r.Clusters = append(r.Clusters, inboundCluster(port, name))
+		if port.Protocol.IsHTTP() || port.Protocol == model.ProtocolUnknown {
+			r.Routes = append(r.Routes, inboundRoutes(port))
+		}
+		chains = append(chains, inboundChains(port, name, mode)...)
+	}
+	r.Listeners = append(r.Listeners, virtualInboundListener(chains))
+}
