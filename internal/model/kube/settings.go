@@ -44,22 +44,7 @@ func Settings(mesh *meshv1.Mesh) (model.Settings, error) {
 		s.Traffic.RequestTimeout = d("spec.traffic.requestTimeout", *tr.RequestTimeout)
 	}
 	s.Traffic.Retries = Retries(tr.Retries, d)
-	if o := tr.OutlierDetection; o != nil {
-		od := &model.OutlierDetection{
-			Consecutive5xx:           u32(o.Consecutive5xxErrors),
-			ConsecutiveGatewayErrors: u32(o.ConsecutiveGatewayErrors),
-			MaxEjectionPercent:       u32(o.MaxEjectionPercent),
-			Interval:                 10 * time.Second,
-			BaseEjectionTime:         30 * time.Second,
-		}
-		if o.Interval != nil {
-			od.Interval = d("spec.traffic.outlierDetection.interval", *o.Interval)
-		}
-		if o.BaseEjectionTime != nil {
-			od.BaseEjectionTime = d("spec.traffic.outlierDetection.baseEjectionTime", *o.BaseEjectionTime)
-		}
-		s.Traffic.OutlierDetection = od
-	}
+	s.Traffic.OutlierDetection = outlier(tr.OutlierDetection, d)
 	return s, errors.Join(errs...)
 }
 

@@ -87,6 +87,7 @@ func translateResources(t *testing.T, path string) *Resources {
 		svcs   []corev1.Service
 		slices []discoveryv1.EndpointSlice
 		pods   []corev1.Pod
+		tps    []*model.TrafficPolicy
 		proxy  string
 	)
 	for _, doc := range bytes.Split(data, []byte("\n---\n")) {
@@ -104,6 +105,12 @@ func translateResources(t *testing.T, path string) *Resources {
 			svcs = append(svcs, *o)
 		case *discoveryv1.EndpointSlice:
 			slices = append(slices, *o)
+		case *meshv1.TrafficPolicy:
+			tp, err := kube.TrafficPolicy(o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			tps = append(tps, tp)
 		case *corev1.Pod:
 			pods = append(pods, *o)
 			if o.Annotations[proxyAnnotation] == "true" {
@@ -121,7 +128,7 @@ func translateResources(t *testing.T, path string) *Resources {
 		t.Fatal(err)
 	}
 	cluster := kube.Cluster{Name: settings.ClusterName, TrustDomain: settings.TrustDomain}
-	m := &model.Mesh{Settings: settings, Services: kube.Services(cluster, svcs, slices, pods), Workloads: kube.Workloads(pods)}
+	m := &model.Mesh{Settings: settings, Services: kube.Services(cluster, svcs, slices, pods), Workloads: kube.Workloads(pods), TrafficPolicies: tps}
 	m.Sort()
 	if err := m.Validate(); err != nil {
 		t.Fatalf("%s: the model does not validate: %v", path, err)
