@@ -17,6 +17,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/serializer"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	gwapiv1 "sigs.k8s.io/gateway-api/apis/v1"
 	"sigs.k8s.io/yaml"
 
 	meshv1 "github.com/plexus-mesh/plexus/api/v1alpha1"
@@ -76,7 +77,7 @@ func translateResources(t *testing.T, path string) *Resources {
 		t.Fatal(err)
 	}
 	scheme := runtime.NewScheme()
-	for _, add := range []func(*runtime.Scheme) error{clientgoscheme.AddToScheme, meshv1.AddToScheme} {
+	for _, add := range []func(*runtime.Scheme) error{clientgoscheme.AddToScheme, meshv1.AddToScheme, gwapiv1.Install} {
 		if err := add(scheme); err != nil {
 			t.Fatal(err)
 		}
@@ -88,6 +89,7 @@ func translateResources(t *testing.T, path string) *Resources {
 		slices []discoveryv1.EndpointSlice
 		pods   []corev1.Pod
 		tps    []*model.TrafficPolicy
+		routes []*model.Route
 		proxy  string
 	)
 	for _, doc := range bytes.Split(data, []byte("\n---\n")) {
@@ -111,6 +113,14 @@ func translateResources(t *testing.T, path string) *Resources {
 				t.Fatal(err)
 			}
 			tps = append(tps, tp)
+		case *gwapiv1.HTTPRoute:
+			r, err := kube.HTTPRoute(o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if r != nil {
+				routes = append(routes, r)
+			}
 		case *corev1.Pod:
 			pods = append(pods, *o)
 			if o.Annotations[proxyAnnotation] == "true" {
@@ -128,7 +138,7 @@ func translateResources(t *testing.T, path string) *Resources {
 		t.Fatal(err)
 	}
 	cluster := kube.Cluster{Name: settings.ClusterName, TrustDomain: settings.TrustDomain}
-	m := &model.Mesh{Settings: settings, Services: kube.Services(cluster, svcs, slices, pods), Workloads: kube.Workloads(pods), TrafficPolicies: tps}
+	m := &model.Mesh{Settings: settings, Services: kube.Services(cluster, svcs, slices, pods), Workloads: kube.Workloads(pods), TrafficPolicies: tps, Routes: routes}
 	m.Sort()
 	if err := m.Validate(); err != nil {
 		t.Fatalf("%s: the model does not validate: %v", path, err)

@@ -12,7 +12,7 @@ import (
 
 // virtualHost routes requests for one service port: by any of its
 // hostnames or virtual IPs, with or without the port.
-func virtualHost(svc *model.Service, port model.ServicePort, cluster string, t model.Traffic) *routev3.VirtualHost {
+func virtualHost(m *model.Mesh, proxyNS string, svc *model.Service, port model.ServicePort, cluster string, t model.Traffic) *routev3.VirtualHost {
 	var domains []string
 	p := strconv.Itoa(int(port.Port))
 	for _, h := range svc.Hostnames {
@@ -24,7 +24,7 @@ func virtualHost(svc *model.Service, port model.ServicePort, cluster string, t m
 	return &routev3.VirtualHost{
 		Name:    fmt.Sprintf("%s:%d", svc.Key, port.Port),
 		Domains: domains,
-		Routes:  []*routev3.Route{defaultRoute(cluster, t)},
+		Routes:  serviceRoutes(m, proxyNS, svc, port, cluster, t),
 	}
 }
 
@@ -57,3 +57,5 @@ func inboundRoutes(port model.ServicePort) *routev3.RouteConfiguration {
 	name := InboundRouteName(port.Port)
 	return build.RouteConfig(name, build.VirtualHost("inbound", []string{"*"}, build.RouteToCluster("inbound", InboundClusterName(port.Port), 0)))
 }
+
+func itoa(i int) string { return strconv.Itoa(i) }

@@ -30,7 +30,11 @@ type Resources struct {
 // and sorted (model.Mesh.Validate and Sort).
 func Translate(m *model.Mesh, p Proxy) *Resources {
 	r := &Resources{}
-	outbound(m, r)
+	ns := ""
+	if p.Workload != nil {
+		ns = p.Workload.Key.Namespace
+	}
+	outbound(m, ns, r)
 	if p.Workload != nil {
 		inbound(m, p.Workload, r)
 	}
@@ -45,7 +49,7 @@ func Translate(m *model.Mesh, p Proxy) *Resources {
 // cluster and endpoints per service port, a catch-all listener for
 // intercepted connections, a virtual listener per port, and per HTTP port
 // a route configuration with a virtual host per service.
-func outbound(m *model.Mesh, r *Resources) {
+func outbound(m *model.Mesh, proxyNS string, r *Resources) {
 	r.Clusters = append(r.Clusters, passthroughCluster())
 	r.Listeners = append(r.Listeners, virtualOutboundListener())
 	// Route configurations per port, and the ports where some service
@@ -61,10 +65,10 @@ func outbound(m *model.Mesh, r *Resources) {
 			r.Endpoints = append(r.Endpoints, loadAssignment(m, svc, port, name))
 			switch {
 			case port.Protocol.IsHTTP():
-				httpPorts[port.Port] = append(httpPorts[port.Port], virtualHost(svc, port, name, traffic))
+				httpPorts[port.Port] = append(httpPorts[port.Port], virtualHost(m, proxyNS, svc, port, name, traffic))
 				declared[port.Port] = true
 			case port.Protocol == model.ProtocolUnknown:
-				httpPorts[port.Port] = append(httpPorts[port.Port], virtualHost(svc, port, name, traffic))
+				httpPorts[port.Port] = append(httpPorts[port.Port], virtualHost(m, proxyNS, svc, port, name, traffic))
 				r.Listeners = append(r.Listeners, tcpServiceListeners(svc, port, name, true)...)
 			default:
 				r.Listeners = append(r.Listeners, tcpServiceListeners(svc, port, name, false)...)
