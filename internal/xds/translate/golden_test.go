@@ -72,6 +72,14 @@ func translateFile(t *testing.T, path string) []byte {
 // translateResources reads a case and translates it.
 func translateResources(t *testing.T, path string) *Resources {
 	t.Helper()
+	m, p := loadModel(t, path)
+	return Translate(m, p)
+}
+
+// loadModel reads a case's Kubernetes objects into a sorted, valid model
+// and finds the proxy to translate for.
+func loadModel(t *testing.T, path string) (*model.Mesh, Proxy) {
+	t.Helper()
 	data, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
@@ -149,7 +157,7 @@ func translateResources(t *testing.T, path string) *Resources {
 			p.Workload = w
 		}
 	}
-	return Translate(m, p)
+	return m, p
 }
 
 // render writes resources as YAML with sorted keys, through JSON: protojson
