@@ -15,21 +15,7 @@ import (
 // and are left out; a route with none left is returned as nil.
 func HTTPRoute(r *gwapiv1.HTTPRoute) (*model.Route, error) {
 	out := &model.Route{Key: model.NamespacedName{Namespace: r.Namespace, Name: r.Name}, Created: r.CreationTimestamp.Time}
-	for _, p := range r.Spec.ParentRefs {
-		if !isService(p.Group, p.Kind) {
-			continue
-		}
-		ns := r.Namespace
-		if p.Namespace != nil {
-			ns = string(*p.Namespace)
-		}
-		parent := model.ParentRef{Service: model.NamespacedName{Namespace: ns, Name: string(p.Name)}}
-		if p.Port != nil {
-			parent.Port = uint32(*p.Port)
-		}
-		out.Parents = append(out.Parents, parent)
-	}
-	if len(out.Parents) == 0 {
+	if out.Parents = parents(r.Namespace, r.Spec.ParentRefs); len(out.Parents) == 0 {
 		return nil, nil
 	}
 	var errs []error
@@ -47,21 +33,10 @@ func HTTPRoute(r *gwapiv1.HTTPRoute) (*model.Route, error) {
 		}
 		mr.Filters = filters(rule.Filters)
 		for _, b := range rule.BackendRefs {
-			if !isService(b.Group, b.Kind) {
-				errs = append(errs, fmt.Errorf("HTTPRoute %s rule %d: backend %s is not a Service", out.Key, i, b.Name))
+			mb, err := backend(r.Namespace, b.BackendRef)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("HTTPRoute %s rule %d: %w", out.Key, i, err))
 				continue
-			}
-			ns := r.Namespace
-			if b.Namespace != nil {
-				ns = string(*b.Namespace)
-			}
-			weight := uint32(1)
-			if b.Weight != nil {
-				weight = uint32(max(*b.Weight, 0))
-			}
-			mb := model.Backend{Service: model.NamespacedName{Namespace: ns, Name: string(b.Name)}, Weight: weight}
-			if b.Port != nil {
-				mb.Port = uint32(*b.Port)
 			}
 			mr.Backends = append(mr.Backends, mb)
 		}
@@ -88,6 +63,46 @@ func HTTPRoute(r *gwapiv1.HTTPRoute) (*model.Route, error) {
 		out.Rules = append(out.Rules, mr)
 	}
 	return out, errors.Join(errs...)
+}
+
+// parents are the Services among a route's parentRefs.
+func parents(namespace string, refs []gwapiv1.ParentReference) []model.ParentRef {
+	var out []model.ParentRef
+	for _, p := range refs {
+		if !isService(p.Group, p.Kind) {
+			continue
+		}
+		ns := namespace
+		if p.Namespace != nil {
+			ns = string(*p.Namespace)
+		}
+		parent := model.ParentRef{Service: model.NamespacedName{Namespace: ns, Name: string(p.Name)}}
+		if p.Port != nil {
+			parent.Port = uint32(*p.Port)
+		}
+		out = append(out, parent)
+	}
+	return out
+}
+
+// backend converts a backendRef to a Service (weight 1 unless set).
+func backend(namespace string, b gwapiv1.BackendRef) (model.Backend, error) {
+	if !isService(b.Group, b.Kind) {
+		return model.Backend{}, fmt.Errorf("backend %s is not a Service", b.Name)
+	}
+	ns := namespace
+	if b.Namespace != nil {
+		ns = string(*b.Namespace)
+	}
+	weight := uint32(1)
+	if b.Weight != nil {
+		weight = uint32(max(*b.Weight, 0))
+	}
+	out := model.Backend{Service: model.NamespacedName{Namespace: ns, Name: string(b.Name)}, Weight: weight}
+	if b.Port != nil {
+		out.Port = uint32(*b.Port)
+	}
+	return out, nil
 }
 
 func isService(group *gwapiv1.Group, kind *gwapiv1.Kind) bool {

@@ -129,6 +129,14 @@ func loadModel(t *testing.T, path string) (*model.Mesh, Proxy) {
 			if r != nil {
 				routes = append(routes, r)
 			}
+		case *gwapiv1.GRPCRoute:
+			r, err := kube.GRPCRoute(o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if r != nil {
+				routes = append(routes, r)
+			}
 		case *corev1.Pod:
 			pods = append(pods, *o)
 			if o.Annotations[proxyAnnotation] == "true" {

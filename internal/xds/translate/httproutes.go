@@ -108,6 +108,9 @@ func morePrecise(a, b model.RouteMatch) bool {
 
 func translateRule(m *model.Mesh, r *model.Route, index int, rule *model.RouteRule, mt model.RouteMatch, t model.Traffic) *routev3.Route {
 	out := &routev3.Route{Name: r.Key.String() + "/" + itoa(index), Match: routeMatch(mt)}
+	if r.GRPC {
+		out.Match.Grpc = &routev3.RouteMatch_GrpcRouteMatchOptions{}
+	}
 	if h := rule.Filters.RequestHeaders; h != nil {
 		out.RequestHeadersToAdd, out.RequestHeadersToRemove = headerOptions(h), h.Remove
 	}
