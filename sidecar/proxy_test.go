@@ -143,6 +143,18 @@ func TestNACKKeepsTheLastGoodConfig(t *testing.T) {
 		}
 		return errors.New("no NACK saying the regex does not compile")
 	})
+	// go-control-plane resends a refused snapshot at once; the proxy backs
+	// off instead of refusing it in a tight loop.
+	time.Sleep(1500 * time.Millisecond)
+	nacks := 0
+	for _, req := range s.cp.received() {
+		if req.GetErrorDetail() != nil {
+			nacks++
+		}
+	}
+	if nacks > 4 {
+		t.Fatalf("the proxy refused the same configuration %d times in 1.5s; it should back off", nacks)
+	}
 	if v := s.proxy.Snapshot().Versions[resourcev3.RouteType]; v != good {
 		t.Fatalf("route version moved to %q after a NACK; want %q", v, good)
 	}

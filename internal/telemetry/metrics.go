@@ -138,6 +138,34 @@ var (
 	}
 )
 
+// Control plane metrics.
+var (
+	XDSConnectedProxies = Metric{
+		Name: "plexus_xds_connected_proxies", Kind: Gauge,
+		Help: "Proxies holding an xDS stream to this control plane.",
+	}
+	XDSPushDuration = Metric{
+		Name: "plexus_xds_push_duration_seconds", Kind: Histogram,
+		Help:    "Time from a configuration change to its xDS snapshots being ready for every connected proxy.",
+		Buckets: latencyBuckets,
+	}
+	XDSPushSize = Metric{
+		Name: "plexus_xds_push_size_bytes", Kind: Histogram,
+		Help:    "Size of the xDS resources of one proxy, per push.",
+		Buckets: []float64{1 << 10, 4 << 10, 16 << 10, 64 << 10, 256 << 10, 1 << 20, 4 << 20},
+	}
+	XDSNACKs = Metric{
+		Name: "plexus_xds_nacks_total", Kind: Counter,
+		Help:   "xDS updates proxies refused, by resource type.",
+		Labels: []string{LabelType},
+	}
+)
+
+// ControlPlane returns every metric the control plane publishes.
+func ControlPlane() []Metric {
+	return []Metric{XDSConnectedProxies, XDSPushDuration, XDSPushSize, XDSNACKs}
+}
+
 // Proxies returns every metric a proxy publishes.
 func Proxies() []Metric {
 	return []Metric{

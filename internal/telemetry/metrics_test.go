@@ -17,7 +17,7 @@ var (
 func TestProxyMetricsFollowConventions(t *testing.T) {
 	reg := prometheus.NewPedanticRegistry()
 	seen := map[string]bool{}
-	for _, m := range Proxies() {
+	for _, m := range append(Proxies(), ControlPlane()...) {
 		if !metricName.MatchString(m.Name) {
 			t.Errorf("%s: names start with plexus_ and use lower snake case", m.Name)
 		}

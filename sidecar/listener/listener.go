@@ -280,7 +280,16 @@ func (l *Listener) handleWith(s *state, conn net.Conn, port int) {
 			_ = conn.Close()
 		}
 	case c.cfg.TCP != nil:
+		// Count the connection only while the listener is open, so
+		// Shutdown's Wait never races an Add.
+		l.mu.Lock()
+		if l.closed {
+			l.mu.Unlock()
+			_ = conn.Close()
+			return
+		}
 		l.tcp.Add(1)
+		l.mu.Unlock()
 		defer l.tcp.Done()
 		proxyTCP(conn, c.cfg.TCP, s.cfg.Direction, l.env)
 	}

@@ -13,6 +13,7 @@ import (
 	"math/rand/v2"
 	"slices"
 	"sort"
+	"sync"
 	"time"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
@@ -58,6 +59,12 @@ type Client struct {
 	accepted   map[string]string
 	subscribed map[string][]string
 	nonces     map[string]string
+	// refused remembers the last refused version per type, and backoff
+	// how long to wait before refusing it again: a control plane that
+	// resends what was refused must not spin the proxy and itself.
+	refused map[string]string
+	backoff map[string]time.Duration
+	sendMu  sync.Mutex // a stream allows one sender at a time
 }
 
 // New creates a client.
@@ -68,7 +75,8 @@ func New(cfg Config) *Client {
 	if cfg.MaxBackoff == 0 {
 		cfg.MaxBackoff = 30 * time.Second
 	}
-	return &Client{cfg: cfg, accepted: map[string]string{}, subscribed: map[string][]string{}, nonces: map[string]string{}}
+	return &Client{cfg: cfg, accepted: map[string]string{}, subscribed: map[string][]string{}, nonces: map[string]string{},
+		refused: map[string]string{}, backoff: map[string]time.Duration{}}
 }
 
 // Run keeps a stream open until ctx ends, reconnecting after failures.
@@ -143,10 +151,21 @@ func (c *Client) handle(s discoveryv3.AggregatedDiscoveryService_StreamAggregate
 	}
 	if err != nil {
 		c.cfg.Observer.ConfigUpdate(t, false)
-		c.cfg.Log.Error("refusing configuration from the control plane; keeping the last good one",
-			"type", t, "version", resp.GetVersionInfo(), "error", err)
-		return c.send(s, t, c.accepted[t], &status.Status{Code: int32(codes.InvalidArgument), Message: err.Error()}, false)
+		nack := c.request(t, c.accepted[t], &status.Status{Code: int32(codes.InvalidArgument), Message: err.Error()}, false)
+		if c.refused[t] != resp.GetVersionInfo() {
+			c.refused[t], c.backoff[t] = resp.GetVersionInfo(), time.Second
+			c.cfg.Log.Error("refusing configuration from the control plane; keeping the last good one",
+				"type", t, "version", resp.GetVersionInfo(), "error", err)
+			return c.sendRequest(s, nack)
+		}
+		// The same refused version again: answer later, so that a control
+		// plane resending it on every NACK does not spin.
+		delay := c.backoff[t]
+		c.backoff[t] = min(2*delay, c.cfg.MaxBackoff)
+		time.AfterFunc(delay, func() { _ = c.sendRequest(s, nack) })
+		return nil
 	}
+	delete(c.refused, t)
 	c.cfg.Observer.ConfigUpdate(t, true)
 	c.accepted[t] = resp.GetVersionInfo()
 	if err := c.send(s, t, resp.GetVersionInfo(), nil, false); err != nil {
@@ -209,6 +228,11 @@ func (c *Client) resubscribe(s discoveryv3.AggregatedDiscoveryService_StreamAggr
 }
 
 func (c *Client) send(s discoveryv3.AggregatedDiscoveryService_StreamAggregatedResourcesClient, typeURL, version string, nack *status.Status, withNode bool) error {
+	return c.sendRequest(s, c.request(typeURL, version, nack, withNode))
+}
+
+// request builds a request with the current nonce and subscription.
+func (c *Client) request(typeURL, version string, nack *status.Status, withNode bool) *discoveryv3.DiscoveryRequest {
 	req := &discoveryv3.DiscoveryRequest{
 		TypeUrl:       typeURL,
 		VersionInfo:   version,
@@ -219,8 +243,14 @@ func (c *Client) send(s discoveryv3.AggregatedDiscoveryService_StreamAggregatedR
 	if withNode {
 		req.Node = c.cfg.Node
 	}
+	return req
+}
+
+func (c *Client) sendRequest(s discoveryv3.AggregatedDiscoveryService_StreamAggregatedResourcesClient, req *discoveryv3.DiscoveryRequest) error {
+	c.sendMu.Lock()
+	defer c.sendMu.Unlock()
 	if err := s.Send(req); err != nil {
-		return fmt.Errorf("sending a %s request: %w", typeURL, err)
+		return fmt.Errorf("sending a %s request: %w", req.GetTypeUrl(), err)
 	}
 	return nil
 }

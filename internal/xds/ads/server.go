@@ -1,0 +1,243 @@
+// Package ads serves the mesh's configuration to proxies over the
+// aggregated xDS protocol. It keeps one snapshot per connected proxy,
+// translated from the current mesh model for that proxy, and pushes a new
+// one when the model changes: changes that arrive in a burst are debounced
+// into a single push. It tracks connected proxies and the updates they
+// refuse (NACKs), and publishes push latency and size.
+package ads
+
+import (
+	"context"
+	"fmt"
+	"hash/fnv"
+	"log/slog"
+	"sort"
+	"sync"
+	"time"
+
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
+	"github.com/envoyproxy/go-control-plane/pkg/cache/types"
+	cachev3 "github.com/envoyproxy/go-control-plane/pkg/cache/v3"
+	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
+	serverv3 "github.com/envoyproxy/go-control-plane/pkg/server/v3"
+	"github.com/prometheus/client_golang/prometheus"
+	"google.golang.org/grpc"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/plexus-mesh/plexus/internal/model"
+	"github.com/plexus-mesh/plexus/internal/telemetry"
+	"github.com/plexus-mesh/plexus/internal/xds/nodemeta"
+	"github.com/plexus-mesh/plexus/internal/xds/translate"
+)
+
+// Config configures a Server.
+type Config struct {
+	Log *slog.Logger
+	// Debounce is how long the server waits for more changes before
+	// pushing. Default: 100ms.
+	Debounce time.Duration
+	// MaxDelay bounds how long a stream of changes can hold a push back.
+	// Default: 1s.
+	MaxDelay time.Duration
+	// Registerer receives the control plane metrics; nil skips them.
+	Registerer prometheus.Registerer
+}
+
+// NACK is an update a proxy refused.
+type NACK struct {
+	Node    string
+	TypeURL string
+	Version string
+	Message string
+	At      time.Time
+}
+
+// Server is an ADS server.
+type Server struct {
+	cfg   Config
+	cache cachev3.SnapshotCache
+	xds   serverv3.Server
+
+	mu        sync.Mutex
+	mesh      *model.Mesh
+	proxies   map[string]*proxyState // by node ID
+	streams   map[int64]string       // stream ID -> node ID
+	nacks     map[string]NACK        // last NACK per node
+	versions  map[string]string      // last snapshot version per node
+	pending   time.Time              // first unpushed change; zero when none
+	triggered chan struct{}
+
+	connected              prometheus.Gauge
+	pushDuration, pushSize prometheus.Observer
+	nackCount              *prometheus.CounterVec
+}
+
+type proxyState struct {
+	node    *corev3.Node
+	meta    *nodemeta.Metadata
+	streams int
+}
+
+// New creates a server. Register it on a gRPC server and Run it.
+func New(cfg Config) *Server {
+	if cfg.Debounce == 0 {
+		cfg.Debounce = 100 * time.Millisecond
+	}
+	if cfg.MaxDelay == 0 {
+		cfg.MaxDelay = time.Second
+	}
+	s := &Server{
+		cfg:       cfg,
+		cache:     cachev3.NewSnapshotCache(true, cachev3.IDHash{}, nil),
+		proxies:   map[string]*proxyState{},
+		streams:   map[int64]string{},
+		nacks:     map[string]NACK{},
+		versions:  map[string]string{},
+		triggered: make(chan struct{}, 1),
+	}
+	connected := telemetry.XDSConnectedProxies.GaugeVec()
+	duration := telemetry.XDSPushDuration.HistogramVec()
+	size := telemetry.XDSPushSize.HistogramVec()
+	s.nackCount = telemetry.XDSNACKs.CounterVec()
+	s.connected, s.pushDuration, s.pushSize = connected.WithLabelValues(), duration.WithLabelValues(), size.WithLabelValues()
+	if cfg.Registerer != nil {
+		cfg.Registerer.MustRegister(connected, duration, size, s.nackCount)
+	}
+	s.xds = serverv3.NewServer(context.Background(), s.cache, serverv3.CallbackFuncs{
+		StreamClosedFunc:  s.streamClosed,
+		StreamRequestFunc: s.streamRequest,
+	})
+	return s
+}
+
+// Register adds the ADS service to a gRPC server.
+func (s *Server) Register(g *grpc.Server) {
+	discoveryv3.RegisterAggregatedDiscoveryServiceServer(g, s.xds)
+}
+
+// Update makes m the mesh to serve; proxies get it after the debounce.
+func (s *Server) Update(m *model.Mesh) {
+	s.mu.Lock()
+	s.mesh = m
+	if s.pending.IsZero() {
+		s.pending = time.Now()
+	}
+	s.mu.Unlock()
+	s.trigger()
+}
+
+func (s *Server) trigger() {
+	select {
+	case s.triggered <- struct{}{}:
+	default:
+	}
+}
+
+// Run pushes changes until ctx ends.
+func (s *Server) Run(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-s.triggered:
+		}
+		// Wait for the burst to settle, but not beyond MaxDelay.
+		deadline := time.Now().Add(s.cfg.MaxDelay)
+		for settled := false; !settled; {
+			wait := min(s.cfg.Debounce, time.Until(deadline))
+			select {
+			case <-ctx.Done():
+				return
+			case <-s.triggered:
+				if time.Now().After(deadline) {
+					settled = true
+				}
+			case <-time.After(wait):
+				settled = true
+			}
+		}
+		s.push()
+	}
+}
+
+// push translates the current mesh for every connected proxy.
+func (s *Server) push() {
+	s.mu.Lock()
+	m, started := s.mesh, s.pending
+	s.pending = time.Time{}
+	nodes := make([]*proxyState, 0, len(s.proxies))
+	for _, p := range s.proxies {
+		nodes = append(nodes, p)
+	}
+	s.mu.Unlock()
+	if m == nil {
+		return
+	}
+	sort.Slice(nodes, func(i, j int) bool { return nodes[i].node.GetId() < nodes[j].node.GetId() })
+	for _, p := range nodes {
+		if err := s.pushTo(m, p); err != nil {
+			s.cfg.Log.Error("building the configuration of a proxy", "node", p.node.GetId(), "error", err)
+		}
+	}
+	if !started.IsZero() {
+		s.pushDuration.Observe(time.Since(started).Seconds())
+	}
+}
+
+func (s *Server) pushTo(m *model.Mesh, p *proxyState) error {
+	r := translate.Translate(m, translate.Proxy{Workload: workloadFor(m, p.meta)})
+	resources := map[resourcev3.Type][]types.Resource{}
+	h := fnv.New64a()
+	size := 0
+	add := func(typeURL string, msgs []types.Resource) {
+		for _, msg := range msgs {
+			b, _ := proto.MarshalOptions{Deterministic: true}.Marshal(msg)
+			h.Write(b)
+			size += len(b)
+		}
+		resources[typeURL] = msgs
+	}
+	add(resourcev3.ClusterType, asResources(r.Clusters))
+	add(resourcev3.EndpointType, asResources(r.Endpoints))
+	add(resourcev3.ListenerType, asResources(r.Listeners))
+	add(resourcev3.RouteType, asResources(r.Routes))
+	version := fmt.Sprintf("%016x", h.Sum64())
+	id := p.node.GetId()
+	s.mu.Lock()
+	unchanged := s.versions[id] == version
+	s.versions[id] = version
+	s.mu.Unlock()
+	if unchanged {
+		return nil // nothing new for this proxy: no push
+	}
+	snap, err := cachev3.NewSnapshot(version, resources)
+	if err != nil {
+		return err
+	}
+	s.pushSize.Observe(float64(size))
+	return s.cache.SetSnapshot(context.Background(), id, snap)
+}
+
+func asResources[M types.Resource](list []M) []types.Resource {
+	out := make([]types.Resource, len(list))
+	for i, m := range list {
+		out[i] = m
+	}
+	return out
+}
+
+// workloadFor finds the proxy's workload: the model's (matched by
+// namespace and address) when the provider knows it, else the one the proxy
+// describes itself (local mode, VMs).
+func workloadFor(m *model.Mesh, meta *nodemeta.Metadata) *model.Workload {
+	if meta == nil {
+		return nil
+	}
+	for _, w := range m.Workloads {
+		if w.Key.Namespace == meta.Namespace && w.Address.String() == meta.IP {
+			return w
+		}
+	}
+	return selfDescribed(meta)
+}

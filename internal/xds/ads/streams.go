@@ -1,0 +1,121 @@
+package ads
+
+import (
+	"net/netip"
+	"sort"
+	"time"
+
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
+
+	"github.com/plexus-mesh/plexus/internal/model"
+	"github.com/plexus-mesh/plexus/internal/xds/nodemeta"
+)
+
+// streamRequest tracks the proxy behind a stream and records NACKs.
+func (s *Server) streamRequest(stream int64, req *discoveryv3.DiscoveryRequest) error {
+	s.mu.Lock()
+	id, known := s.streams[stream]
+	if !known && req.GetNode().GetId() != "" {
+		s.register(stream, req.GetNode())
+	}
+	if id == "" {
+		id = req.GetNode().GetId()
+	}
+	if d := req.GetErrorDetail(); d != nil {
+		n := NACK{Node: id, TypeURL: req.GetTypeUrl(), Version: req.GetVersionInfo(), Message: d.GetMessage(), At: time.Now()}
+		s.nacks[id] = n
+		s.mu.Unlock()
+		s.nackCount.WithLabelValues(req.GetTypeUrl()).Inc()
+		s.cfg.Log.Warn("a proxy refused its configuration", "node", n.Node, "type", n.TypeURL, "reason", n.Message)
+		return nil
+	}
+	s.mu.Unlock()
+	return nil
+}
+
+// register starts tracking a proxy; the caller holds s.mu. A new proxy
+// gets its configuration at the next push, which it triggers.
+func (s *Server) register(stream int64, node *corev3.Node) {
+	id := node.GetId()
+	s.streams[stream] = id
+	p := s.proxies[id]
+	if p == nil {
+		meta, err := nodemeta.FromStruct(node.GetMetadata())
+		if err != nil {
+			s.cfg.Log.Warn("proxy node metadata is incomplete; it gets outbound configuration only", "node", id, "error", err)
+			meta = nil
+		}
+		p = &proxyState{node: node, meta: meta}
+		s.proxies[id] = p
+		delete(s.versions, id)
+		if s.pending.IsZero() {
+			s.pending = time.Now()
+		}
+		go s.trigger()
+	}
+	p.streams++
+	s.connected.Set(float64(len(s.proxies)))
+}
+
+func (s *Server) streamClosed(stream int64, _ *corev3.Node) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	id, ok := s.streams[stream]
+	if !ok {
+		return
+	}
+	delete(s.streams, stream)
+	if p := s.proxies[id]; p != nil {
+		p.streams--
+		if p.streams <= 0 {
+			delete(s.proxies, id)
+			delete(s.versions, id)
+			s.cache.ClearSnapshot(id)
+		}
+	}
+	s.connected.Set(float64(len(s.proxies)))
+}
+
+// Connected returns the IDs of connected proxies, sorted.
+func (s *Server) Connected() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]string, 0, len(s.proxies))
+	for id := range s.proxies {
+		out = append(out, id)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// NACKs returns the last refused update of each proxy that refused one.
+func (s *Server) NACKs() []NACK {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]NACK, 0, len(s.nacks))
+	for _, n := range s.nacks {
+		out = append(out, n)
+	}
+	return out
+}
+
+// selfDescribed is the workload a proxy describes in its node metadata.
+func selfDescribed(meta *nodemeta.Metadata) *model.Workload {
+	addr, _ := netip.ParseAddr(meta.IP)
+	w := &model.Workload{
+		Key:            model.NamespacedName{Namespace: meta.Namespace, Name: meta.Workload},
+		Name:           meta.Workload,
+		ServiceAccount: meta.ServiceAccount,
+		Address:        addr,
+		Labels:         meta.Labels,
+	}
+	for _, p := range meta.Ports {
+		w.Ports = append(w.Ports, model.ServicePort{Port: p.Port, Protocol: nodemetaProtocol(p.Protocol)})
+	}
+	return w
+}
+
+func nodemetaProtocol(p string) model.Protocol {
+	return model.ProtocolFor(p, "")
+}
