@@ -123,7 +123,7 @@ func translateRule(m *model.Mesh, r *model.Route, index int, rule *model.RouteRu
 	}
 	var backends []*routev3.WeightedCluster_ClusterWeight
 	for _, b := range rule.Backends {
-		svc := findService(m, b.Service)
+		svc := m.Service(b.Service)
 		if svc == nil || b.Weight == 0 {
 			continue
 		}
@@ -131,7 +131,7 @@ func translateRule(m *model.Mesh, r *model.Route, index int, rule *model.RouteRu
 		if port == 0 && len(svc.Ports) == 1 {
 			port = svc.Ports[0].Port
 		}
-		if !hasPort(svc, port) {
+		if !svc.HasPort(port) {
 			continue
 		}
 		backends = append(backends, &routev3.WeightedCluster_ClusterWeight{Name: ClusterName(b.Service, port), Weight: build.UInt32(b.Weight)})
@@ -248,23 +248,6 @@ func redirect(rd *model.Redirect, mt model.RouteMatch) *routev3.RedirectAction {
 		out.PathRewriteSpecifier = &routev3.RedirectAction_PrefixRewrite{PrefixRewrite: rd.PrefixReplace}
 	}
 	return out
-}
-
-func findService(m *model.Mesh, key model.NamespacedName) *model.Service {
-	i := sort.Search(len(m.Services), func(i int) bool { return !m.Services[i].Key.Less(key) })
-	if i < len(m.Services) && m.Services[i].Key == key {
-		return m.Services[i]
-	}
-	return nil
-}
-
-func hasPort(svc *model.Service, port uint32) bool {
-	for _, p := range svc.Ports {
-		if p.Port == port {
-			return true
-		}
-	}
-	return false
 }
 
 func sortedKeys(m map[string]string) []string {
