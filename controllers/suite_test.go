@@ -4,15 +4,34 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"sync"
 	"testing"
 
 	ctrl "sigs.k8s.io/controller-runtime"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
+	"github.com/plexus-mesh/plexus/internal/model"
 	"github.com/plexus-mesh/plexus/internal/testenv"
 )
 
-var env *testenv.Env
+var (
+	env       *testenv.Env
+	published = &lastModel{}
+)
+
+// lastModel records the last model the provider published.
+type lastModel struct {
+	mu sync.Mutex
+	m  *model.Mesh
+}
+
+func (l *lastModel) Update(m *model.Mesh) { l.mu.Lock(); l.m = m; l.mu.Unlock() }
+
+func (l *lastModel) get() *model.Mesh {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.m
+}
 
 // TestMain runs the reconcilers in a manager against a real API server.
 func TestMain(m *testing.M) {
@@ -20,8 +39,12 @@ func TestMain(m *testing.M) {
 }
 
 func run(m *testing.M) int {
-	var err error
-	if env, err = testenv.Start(); err != nil {
+	gatewayCRDs, err := testenv.GatewayAPICRDs()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	if env, err = testenv.Start(gatewayCRDs); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
@@ -39,6 +62,14 @@ func run(m *testing.M) int {
 		return 1
 	}
 	if err := (&MeshReconciler{Client: mgr.GetClient()}).SetupWithManager(mgr); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	if !GatewayAPIInstalled(mgr.GetRESTMapper()) {
+		fmt.Fprintln(os.Stderr, "the Gateway API CRDs did not install")
+		return 1
+	}
+	if err := (&MeshConfigReconciler{Client: mgr.GetClient(), Publisher: published, GatewayAPI: true}).SetupWithManager(mgr); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}

@@ -34,10 +34,12 @@ type config struct {
 	// LeaderElectionNamespace holds the leader Lease. Unset: the namespace
 	// the operator runs in.
 	LeaderElectionNamespace string
+	// XDSAddr serves the aggregated xDS API to proxies.
+	XDSAddr string
 }
 
 func defaultConfig() config {
-	return config{MetricsAddr: ":8080", ProbeAddr: ":8081"}
+	return config{MetricsAddr: ":8080", ProbeAddr: ":8081", XDSAddr: ":15010"}
 }
 
 func (c *config) bindFlags(fs *pflag.FlagSet) {
@@ -45,6 +47,7 @@ func (c *config) bindFlags(fs *pflag.FlagSet) {
 	fs.BoolVar(&c.MetricsSecure, "metrics-secure", c.MetricsSecure, "serve metrics over HTTPS to authenticated, authorized callers only")
 	fs.StringVar(&c.ProbeAddr, "health-probe-bind-address", c.ProbeAddr, "address to serve /healthz and /readyz on")
 	fs.BoolVar(&c.LeaderElect, "leader-elect", c.LeaderElect, "elect a leader so that only one of several replicas reconciles")
+	fs.StringVar(&c.XDSAddr, "xds-address", c.XDSAddr, "address to serve xDS (ADS over gRPC) to proxies on")
 	fs.StringVar(&c.LeaderElectionNamespace, "leader-election-namespace", c.LeaderElectionNamespace, "namespace of the leader election Lease (default: the operator's namespace)")
 }
 
@@ -83,6 +86,9 @@ func run(ctx context.Context, restConfig *rest.Config, cfg config) error {
 	}
 	if err := (&controllers.MeshReconciler{Client: mgr.GetClient()}).SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("setting up the Mesh controller: %w", err)
+	}
+	if err := addXDS(mgr, cfg.XDSAddr); err != nil {
+		return err
 	}
 	if err := mgr.AddHealthzCheck("ping", healthz.Ping); err != nil {
 		return err

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -28,6 +29,7 @@ func TestOperatorServesProbesMetricsAndReconciles(t *testing.T) {
 	cfg := defaultConfig()
 	cfg.ProbeAddr = fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
 	cfg.MetricsAddr = fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
+	cfg.XDSAddr = fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
 	cfg.LeaderElect, cfg.LeaderElectionNamespace = true, "default"
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
@@ -65,6 +67,13 @@ func TestOperatorServesProbesMetricsAndReconciles(t *testing.T) {
 		}
 		return err
 	})
+
+	// The xDS server is up for proxies.
+	conn, err := (&net.Dialer{}).DialContext(ctx, "tcp", cfg.XDSAddr)
+	if err != nil {
+		t.Fatalf("xDS port: %v", err)
+	}
+	conn.Close()
 
 	cancel()
 	select {

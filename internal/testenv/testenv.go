@@ -20,6 +20,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
+	gwapiv1 "sigs.k8s.io/gateway-api/apis/v1"
+
 	meshv1 "github.com/plexus-mesh/plexus/api/v1alpha1"
 )
 
@@ -35,8 +37,9 @@ type Env struct {
 }
 
 // Start builds the API server binaries when needed, starts them, installs
-// the CRDs from config/crd/bases and returns a client for them.
-func Start() (*Env, error) {
+// the CRDs from config/crd/bases (and from extraCRDDirs) and returns a
+// client for them.
+func Start(extraCRDDirs ...string) (*Env, error) {
 	root, err := RepoRoot()
 	if err != nil {
 		return nil, err
@@ -54,8 +57,11 @@ func Start() (*Env, error) {
 	if err := meshv1.AddToScheme(scheme); err != nil {
 		return nil, err
 	}
+	if err := gwapiv1.Install(scheme); err != nil {
+		return nil, err
+	}
 	env := &envtest.Environment{
-		CRDDirectoryPaths:     []string{filepath.Join(root, "config", "crd", "bases")},
+		CRDDirectoryPaths:     append([]string{filepath.Join(root, "config", "crd", "bases")}, extraCRDDirs...),
 		ErrorIfCRDPathMissing: true,
 		BinaryAssetsDirectory: assets,
 		Scheme:                scheme,
@@ -73,6 +79,22 @@ func Start() (*Env, error) {
 
 // Stop shuts the API server and etcd down.
 func (e *Env) Stop() error { return e.env.Stop() }
+
+// GatewayAPICRDs returns the directory of the standard Gateway API CRDs in
+// the module cache, for tests that need HTTPRoute and GRPCRoute.
+func GatewayAPICRDs() (string, error) {
+	root, err := RepoRoot()
+	if err != nil {
+		return "", err
+	}
+	cmd := exec.CommandContext(context.Background(), "go", "list", "-m", "-f", "{{.Dir}}", "sigs.k8s.io/gateway-api")
+	cmd.Dir = root
+	out, err := cmd.Output()
+	if err != nil {
+		return "", fmt.Errorf("finding the gateway-api module: %w", err)
+	}
+	return filepath.Join(strings.TrimSpace(string(out)), "config", "crd", "standard"), nil
+}
 
 // RepoRoot finds the Plexus module root above the working directory.
 func RepoRoot() (string, error) {

@@ -1,0 +1,62 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"time"
+
+	"github.com/go-logr/logr"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/keepalive"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
+	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
+
+	"github.com/plexus-mesh/plexus/controllers"
+	"github.com/plexus-mesh/plexus/internal/xds/ads"
+)
+
+// addXDS adds the xDS server and the Kubernetes provider that feeds it.
+// Every replica serves xDS (proxies may connect to any), so it runs
+// without leader election.
+func addXDS(mgr ctrl.Manager, addr string) error {
+	log := slog.New(logr.ToSlogHandler(ctrl.Log.WithName("xds")))
+	server := ads.New(ads.Config{Log: log, Registerer: ctrlmetrics.Registry})
+	gateway := controllers.GatewayAPIInstalled(mgr.GetRESTMapper())
+	if !gateway {
+		ctrl.Log.Info("the Gateway API CRDs are not installed: HTTPRoutes and GRPCRoutes are ignored until they are")
+	}
+	if err := (&controllers.MeshConfigReconciler{Client: mgr.GetClient(), Publisher: server, GatewayAPI: gateway}).SetupWithManager(mgr); err != nil {
+		return fmt.Errorf("setting up the mesh config controller: %w", err)
+	}
+	return mgr.Add(xdsRunnable{server: server, addr: addr})
+}
+
+type xdsRunnable struct {
+	server *ads.Server
+	addr   string
+}
+
+var _ manager.LeaderElectionRunnable = xdsRunnable{}
+
+func (xdsRunnable) NeedLeaderElection() bool { return false }
+
+func (x xdsRunnable) Start(ctx context.Context) error {
+	ln, err := (&net.ListenConfig{}).Listen(ctx, "tcp", x.addr)
+	if err != nil {
+		return fmt.Errorf("xDS address %s: %w (choose another with --xds-address)", x.addr, err)
+	}
+	g := grpc.NewServer(grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 10 * time.Second, PermitWithoutStream: true}))
+	x.server.Register(g)
+	go x.server.Run(ctx)
+	go func() {
+		<-ctx.Done()
+		g.GracefulStop()
+	}()
+	if err := g.Serve(ln); err != nil {
+		return fmt.Errorf("serving xDS: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,159 @@
+package controllers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+	gwapiv1 "sigs.k8s.io/gateway-api/apis/v1"
+
+	meshv1 "github.com/plexus-mesh/plexus/api/v1alpha1"
+	"github.com/plexus-mesh/plexus/internal/model"
+	"github.com/plexus-mesh/plexus/internal/model/kube"
+)
+
+// ControllerName is how Plexus signs the status it writes on Gateway API
+// objects it shares with other controllers.
+const ControllerName = "mesh.plexus.dev/controller"
+
+// Publisher receives each new mesh model (the ADS server).
+type Publisher interface {
+	Update(m *model.Mesh)
+}
+
+// MeshConfigReconciler is the Kubernetes provider: it turns the cluster's
+// Services, EndpointSlices, Pods, Mesh, TrafficPolicies and GAMMA routes
+// into one mesh model, publishes it to the xDS server, and reports on each
+// route and policy whether it is in effect.
+type MeshConfigReconciler struct {
+	Client    client.Client
+	Publisher Publisher
+	// GatewayAPI is set when the HTTPRoute and GRPCRoute CRDs are installed.
+	GatewayAPI bool
+}
+
+// key is the single work item: any change rebuilds the whole model, and a
+// burst of changes collapses into one reconcile in the queue.
+var key = reconcile.Request{NamespacedName: types.NamespacedName{Name: "mesh-config"}}
+
+// +kubebuilder:rbac:groups="",resources=services;pods;namespaces,verbs=get;list;watch
+// +kubebuilder:rbac:groups=discovery.k8s.io,resources=endpointslices,verbs=get;list;watch
+// +kubebuilder:rbac:groups=mesh.plexus.dev,resources=trafficpolicies;authorizationpolicies,verbs=get;list;watch
+// +kubebuilder:rbac:groups=mesh.plexus.dev,resources=trafficpolicies/status;authorizationpolicies/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=gateway.networking.k8s.io,resources=httproutes;grpcroutes,verbs=get;list;watch
+// +kubebuilder:rbac:groups=gateway.networking.k8s.io,resources=httproutes/status;grpcroutes/status,verbs=get;update;patch
+
+// Reconcile rebuilds the model from the cache.
+func (r *MeshConfigReconciler) Reconcile(ctx context.Context, _ ctrl.Request) (ctrl.Result, error) {
+	var meshes meshv1.MeshList
+	if err := r.Client.List(ctx, &meshes); err != nil {
+		return ctrl.Result{}, err
+	}
+	mesh := effectiveMesh(meshes.Items)
+	if mesh == nil {
+		return ctrl.Result{}, nil // nothing to serve until a Mesh exists
+	}
+	settings, err := kube.Settings(mesh)
+	if err != nil {
+		return ctrl.Result{}, reconcile.TerminalError(fmt.Errorf("mesh %s: %w", mesh.Name, err))
+	}
+	var (
+		svcs   corev1.ServiceList
+		slices discoveryv1.EndpointSliceList
+		pods   corev1.PodList
+		tps    meshv1.TrafficPolicyList
+	)
+	for _, l := range []client.ObjectList{&svcs, &slices, &pods, &tps} {
+		if err := r.Client.List(ctx, l); err != nil {
+			return ctrl.Result{}, err
+		}
+	}
+	cluster := kube.Cluster{Name: settings.ClusterName, TrustDomain: settings.TrustDomain}
+	m := &model.Mesh{Settings: settings, Services: kube.Services(cluster, svcs.Items, slices.Items, pods.Items), Workloads: kube.Workloads(pods.Items)}
+	var errs []error
+	policies := map[model.NamespacedName]*meshv1.TrafficPolicy{}
+	for i := range tps.Items {
+		p, err := kube.TrafficPolicy(&tps.Items[i])
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		policies[p.Key] = &tps.Items[i]
+		m.TrafficPolicies = append(m.TrafficPolicies, p)
+	}
+	routes := map[model.NamespacedName]client.Object{}
+	if r.GatewayAPI {
+		if err := r.listRoutes(ctx, m, routes); err != nil {
+			return ctrl.Result{}, err
+		}
+	}
+	m.Sort()
+	if err := m.Validate(); err != nil {
+		return ctrl.Result{}, fmt.Errorf("the mesh model is inconsistent, keeping the last one: %w", err)
+	}
+	r.Publisher.Update(m)
+	for _, rt := range m.Routes {
+		errs = append(errs, r.writeRouteStatus(ctx, routes[rt.Key], m.RouteStatus(rt)))
+	}
+	for _, p := range m.TrafficPolicies {
+		errs = append(errs, r.writePolicyStatus(ctx, policies[p.Key], m.TrafficPolicyStatus(p)))
+	}
+	return ctrl.Result{}, errors.Join(errs...)
+}
+
+func (r *MeshConfigReconciler) listRoutes(ctx context.Context, m *model.Mesh, objs map[model.NamespacedName]client.Object) error {
+	var hrs gwapiv1.HTTPRouteList
+	var grs gwapiv1.GRPCRouteList
+	if err := r.Client.List(ctx, &hrs); err != nil {
+		return err
+	}
+	if err := r.Client.List(ctx, &grs); err != nil {
+		return err
+	}
+	for i := range hrs.Items {
+		if rt, err := kube.HTTPRoute(&hrs.Items[i]); err == nil && rt != nil {
+			m.Routes = append(m.Routes, rt)
+			objs[rt.Key] = &hrs.Items[i]
+		}
+	}
+	for i := range grs.Items {
+		if rt, err := kube.GRPCRoute(&grs.Items[i]); err == nil && rt != nil {
+			// Route keys are per kind; a GRPCRoute named like an HTTPRoute
+			// keeps its own status object.
+			rt.Key.Name = "grpc:" + rt.Key.Name
+			m.Routes = append(m.Routes, rt)
+			objs[rt.Key] = &grs.Items[i]
+		}
+	}
+	return nil
+}
+
+// SetupWithManager watches everything the model is built from.
+func (r *MeshConfigReconciler) SetupWithManager(mgr ctrl.Manager) error {
+	all := handler.EnqueueRequestsFromMapFunc(func(context.Context, client.Object) []reconcile.Request { return []reconcile.Request{key} })
+	b := ctrl.NewControllerManagedBy(mgr).Named("mesh-config").
+		Watches(&meshv1.Mesh{}, all).
+		Watches(&corev1.Service{}, all).
+		Watches(&discoveryv1.EndpointSlice{}, all).
+		Watches(&corev1.Pod{}, all).
+		Watches(&meshv1.TrafficPolicy{}, all)
+	if r.GatewayAPI {
+		b = b.Watches(&gwapiv1.HTTPRoute{}, all).Watches(&gwapiv1.GRPCRoute{}, all)
+	}
+	return b.Complete(r)
+}
+
+// GatewayAPIInstalled reports whether the cluster serves HTTPRoute.
+func GatewayAPIInstalled(mapper meta.RESTMapper) bool {
+	_, err := mapper.RESTMapping(schema.GroupKind{Group: gwapiv1.GroupName, Kind: "HTTPRoute"}, gwapiv1.GroupVersion.Version)
+	return err == nil
+}
