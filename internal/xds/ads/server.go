@@ -63,6 +63,7 @@ type Server struct {
 	mesh      *model.Mesh
 	proxies   map[string]*proxyState // by node ID
 	streams   map[int64]string       // stream ID -> node ID
+	deltas    map[int64]string       // incremental stream ID -> node ID
 	nacks     map[string]NACK        // last NACK per node
 	versions  map[string]string      // last snapshot version per node
 	pending   time.Time              // first unpushed change; zero when none
@@ -92,6 +93,7 @@ func New(cfg Config) *Server {
 		cache:     cachev3.NewSnapshotCache(true, cachev3.IDHash{}, nil),
 		proxies:   map[string]*proxyState{},
 		streams:   map[int64]string{},
+		deltas:    map[int64]string{},
 		nacks:     map[string]NACK{},
 		versions:  map[string]string{},
 		triggered: make(chan struct{}, 1),
@@ -105,8 +107,10 @@ func New(cfg Config) *Server {
 		cfg.Registerer.MustRegister(connected, duration, size, s.nackCount)
 	}
 	s.xds = serverv3.NewServer(context.Background(), s.cache, serverv3.CallbackFuncs{
-		StreamClosedFunc:  s.streamClosed,
-		StreamRequestFunc: s.streamRequest,
+		StreamClosedFunc:       s.streamClosed,
+		StreamRequestFunc:      s.streamRequest,
+		DeltaStreamClosedFunc:  s.deltaStreamClosed,
+		StreamDeltaRequestFunc: s.deltaStreamRequest,
 	})
 	return s
 }

@@ -17,7 +17,7 @@ func (s *Server) streamRequest(stream int64, req *discoveryv3.DiscoveryRequest) 
 	s.mu.Lock()
 	id, known := s.streams[stream]
 	if !known && req.GetNode().GetId() != "" {
-		s.register(stream, req.GetNode())
+		s.register(s.streams, stream, req.GetNode())
 	}
 	if id == "" {
 		id = req.GetNode().GetId()
@@ -34,11 +34,34 @@ func (s *Server) streamRequest(stream int64, req *discoveryv3.DiscoveryRequest) 
 	return nil
 }
 
-// register starts tracking a proxy; the caller holds s.mu. A new proxy
-// gets its configuration at the next push, which it triggers.
-func (s *Server) register(stream int64, node *corev3.Node) {
+// deltaStreamRequest tracks proxies on incremental (delta) streams.
+func (s *Server) deltaStreamRequest(stream int64, req *discoveryv3.DeltaDiscoveryRequest) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, known := s.deltas[stream]; !known && req.GetNode().GetId() != "" {
+		s.deltas[stream] = req.GetNode().GetId()
+		s.register(s.deltas, stream, req.GetNode())
+	}
+	if d := req.GetErrorDetail(); d != nil {
+		id := s.deltas[stream]
+		s.nacks[id] = NACK{Node: id, TypeURL: req.GetTypeUrl(), Message: d.GetMessage(), At: time.Now()}
+		s.nackCount.WithLabelValues(req.GetTypeUrl()).Inc()
+	}
+	return nil
+}
+
+func (s *Server) deltaStreamClosed(stream int64, _ *corev3.Node) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.closed(s.deltas, stream)
+}
+
+// register starts tracking a proxy on a stream of the given kind; the
+// caller holds s.mu. A new proxy gets its configuration at the next push,
+// which it triggers.
+func (s *Server) register(streams map[int64]string, stream int64, node *corev3.Node) {
 	id := node.GetId()
-	s.streams[stream] = id
+	streams[stream] = id
 	p := s.proxies[id]
 	if p == nil {
 		meta, err := nodemeta.FromStruct(node.GetMetadata())
@@ -61,11 +84,16 @@ func (s *Server) register(stream int64, node *corev3.Node) {
 func (s *Server) streamClosed(stream int64, _ *corev3.Node) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	id, ok := s.streams[stream]
+	s.closed(s.streams, stream)
+}
+
+// closed stops tracking a stream; the caller holds s.mu.
+func (s *Server) closed(streams map[int64]string, stream int64) {
+	id, ok := streams[stream]
 	if !ok {
 		return
 	}
-	delete(s.streams, stream)
+	delete(streams, stream)
 	if p := s.proxies[id]; p != nil {
 		p.streams--
 		if p.streams <= 0 {
