@@ -7,6 +7,9 @@ import (
 	"flag"
 	"os"
 
+	"log/slog"
+
+	"github.com/go-logr/logr"
 	"github.com/spf13/cobra"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
@@ -17,6 +20,7 @@ import (
 func newRootCommand() *cobra.Command {
 	cfg := defaultConfig()
 	zapOpts := zap.Options{}
+	var localDir string
 	root := &cobra.Command{
 		Use:   "plexus-operator",
 		Short: "The Plexus control plane",
@@ -27,6 +31,10 @@ service account, or ~/.kube/config, in that order.`,
 		SilenceUsage: true,
 		RunE: func(*cobra.Command, []string) error {
 			ctrl.SetLogger(zap.New(zap.UseFlagOptions(&zapOpts)))
+			if localDir != "" {
+				log := slog.New(logr.ToSlogHandler(ctrl.Log))
+				return runLocal(ctrl.SetupSignalHandler(), localDir, cfg, log)
+			}
 			restConfig, err := ctrl.GetConfig()
 			if err != nil {
 				return err
@@ -35,6 +43,7 @@ service account, or ~/.kube/config, in that order.`,
 		},
 	}
 	cfg.bindFlags(root.Flags())
+	root.Flags().StringVar(&localDir, "local", "", "run without Kubernetes: read the mesh (Mesh, Services, TrafficPolicies, HTTPRoutes, GRPCRoutes) from the YAML files in this directory")
 	goFlags := flag.NewFlagSet("", flag.ContinueOnError)
 	zapOpts.BindFlags(goFlags)
 	ctrl.RegisterFlags(goFlags) // --kubeconfig

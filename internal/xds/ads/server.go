@@ -42,6 +42,10 @@ type Config struct {
 	MaxDelay time.Duration
 	// Registerer receives the control plane metrics; nil skips them.
 	Registerer prometheus.Registerer
+	// ProxiesChanged, when set, is called (in its own goroutine) when a
+	// proxy connects or disconnects, for providers whose endpoints are the
+	// connected proxies (local mode).
+	ProxiesChanged func()
 }
 
 // NACK is an update a proxy refused.

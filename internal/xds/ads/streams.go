@@ -76,6 +76,7 @@ func (s *Server) register(streams map[int64]string, stream int64, node *corev3.N
 			s.pending = time.Now()
 		}
 		go s.trigger()
+		s.notifyProxies()
 	}
 	p.streams++
 	s.connected.Set(float64(len(s.proxies)))
@@ -100,9 +101,30 @@ func (s *Server) closed(streams map[int64]string, stream int64) {
 			delete(s.proxies, id)
 			delete(s.versions, id)
 			s.cache.ClearSnapshot(id)
+			s.notifyProxies()
 		}
 	}
 	s.connected.Set(float64(len(s.proxies)))
+}
+
+func (s *Server) notifyProxies() {
+	if s.cfg.ProxiesChanged != nil {
+		go s.cfg.ProxiesChanged()
+	}
+}
+
+// ProxyMetadata returns what each connected proxy says about its
+// workload, by node ID (proxies without valid metadata are left out).
+func (s *Server) ProxyMetadata() map[string]nodemeta.Metadata {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make(map[string]nodemeta.Metadata, len(s.proxies))
+	for id, p := range s.proxies {
+		if p.meta != nil {
+			out[id] = *p.meta
+		}
+	}
+	return out
 }
 
 // Connected returns the IDs of connected proxies, sorted.

@@ -1,0 +1,67 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"google.golang.org/grpc"
+
+	"github.com/plexus-mesh/plexus/internal/local"
+	"github.com/plexus-mesh/plexus/internal/version"
+	"github.com/plexus-mesh/plexus/internal/xds/ads"
+)
+
+// runLocal runs the control plane without Kubernetes: the mesh comes from
+// the YAML files in dir and the proxies that connect (local mode).
+func runLocal(ctx context.Context, dir string, cfg config, log *slog.Logger) error {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	var provider *local.Provider
+	server := ads.New(ads.Config{Log: log, Registerer: reg, ProxiesChanged: func() { provider.ProxiesChanged() }})
+	provider = local.New(local.Config{Dir: dir, Proxies: server.ProxyMetadata, Publisher: server, Log: log})
+
+	ln, err := (&net.ListenConfig{}).Listen(ctx, "tcp", cfg.XDSAddr)
+	if err != nil {
+		return fmt.Errorf("xDS address %s: %w (choose another with --xds-address)", cfg.XDSAddr, err)
+	}
+	g := grpc.NewServer()
+	server.Register(g)
+	errs := make(chan error, 3)
+	go func() { errs <- g.Serve(ln) }()
+	go server.Run(ctx)
+	go func() { errs <- provider.Run(ctx) }()
+
+	var metrics *http.Server
+	if cfg.MetricsAddr != "0" {
+		mln, err := (&net.ListenConfig{}).Listen(ctx, "tcp", cfg.MetricsAddr)
+		if err != nil {
+			g.Stop()
+			return fmt.Errorf("metrics address %s: %w", cfg.MetricsAddr, err)
+		}
+		metrics = &http.Server{Handler: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}), ReadHeaderTimeout: 10 * time.Second}
+		go func() { _ = metrics.Serve(mln) }()
+	}
+	log.Info("plexus-operator running in local mode", "version", version.Get().String(), "config", dir, "xds", ln.Addr().String())
+
+	var runErr error
+	select {
+	case <-ctx.Done():
+	case runErr = <-errs:
+	}
+	g.GracefulStop()
+	if metrics != nil {
+		_ = metrics.Close()
+	}
+	if errors.Is(runErr, grpc.ErrServerStopped) {
+		runErr = nil
+	}
+	return runErr
+}

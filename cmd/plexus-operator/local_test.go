@@ -1,0 +1,102 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+
+	"github.com/plexus-mesh/plexus/internal/testenv"
+	"github.com/plexus-mesh/plexus/internal/xds/nodemeta"
+	proxyconfig "github.com/plexus-mesh/plexus/sidecar/config"
+	"github.com/plexus-mesh/plexus/sidecar/xdsclient"
+)
+
+// compiled is a proxy stand-in: it compiles what it receives with the
+// sidecar's compiler, without opening sockets.
+type compiled struct {
+	mu   sync.Mutex
+	snap *proxyconfig.Snapshot
+}
+
+func (c *compiled) Snapshot() *proxyconfig.Snapshot { c.mu.Lock(); defer c.mu.Unlock(); return c.snap }
+func (c *compiled) Apply(s *proxyconfig.Snapshot) error {
+	c.mu.Lock()
+	c.snap = s
+	c.mu.Unlock()
+	return nil
+}
+
+type quiet struct{}
+
+func (quiet) ConfigUpdate(string, bool) {}
+func (quiet) XDSConnected(bool)         {}
+
+// TestLocalMode runs the operator with --local: a proxy that connects with
+// labels a Service selects becomes that Service's endpoint.
+func TestLocalMode(t *testing.T) {
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))
+	empty := t.TempDir()
+	cfg := defaultConfig()
+	cfg.MetricsAddr = "0"
+	cfg.XDSAddr = fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
+	if err := runLocal(context.Background(), empty, cfg, log); err == nil || !strings.Contains(err.Error(), "no Mesh in") {
+		t.Fatalf("an empty directory: %v, want it to say a Mesh is missing", err)
+	}
+
+	dir := t.TempDir()
+	files := map[string]string{
+		"mesh.yaml": "apiVersion: mesh.plexus.dev/v1alpha1\nkind: Mesh\nmetadata: {name: local}\nspec: {clusterName: east, trustDomain: east.example}\n",
+		"reviews.yaml": "apiVersion: v1\nkind: Service\nmetadata: {namespace: shop, name: reviews}\n" +
+			"spec: {selector: {app: reviews}, ports: [{name: http, port: 9080, targetPort: 8080}]}\n",
+	}
+	for name, content := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cfg.XDSAddr = fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- runLocal(ctx, dir, cfg, log) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("local mode stopped with %v", err)
+		}
+	}()
+
+	conn, err := grpc.NewClient(cfg.XDSAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	meta := nodemeta.Metadata{Workload: "reviews-v1", Namespace: "shop", ServiceAccount: "reviews", IP: "127.0.0.11",
+		Ports: []nodemeta.Port{{Port: 8080, Protocol: "http"}}, Labels: map[string]string{"app": "reviews"}}
+	target := &compiled{snap: proxyconfig.Empty()}
+	clientCtx, stopClient := context.WithCancel(context.Background())
+	defer stopClient()
+	go func() {
+		_ = xdsclient.New(xdsclient.Config{Conn: conn, Node: &corev3.Node{Id: "reviews-1.shop", Metadata: meta.Struct()},
+			Target: target, Observer: quiet{}, Log: log}).Run(clientCtx)
+	}()
+	testenv.Eventually(t, "the connected proxy is the service's endpoint", func() error {
+		eps := target.Snapshot().Endpoints["outbound|9080|shop|reviews"]
+		if eps == nil || len(eps.Localities) == 0 || len(eps.Localities[0].Endpoints) != 1 || eps.Localities[0].Endpoints[0].Address != "127.0.0.11:8080" {
+			return errors.New("no endpoint for the proxy yet")
+		}
+		if target.Snapshot().Clusters["inbound|8080"] == nil {
+			return errors.New("no inbound cluster for the proxy's own port")
+		}
+		return nil
+	})
+}
