@@ -61,9 +61,10 @@ $(GOLANGCI_LINT):
 	cd hack/tools/lint && go build -o $@ github.com/golangci/golangci-lint/v2/cmd/golangci-lint
 
 .PHONY: bench
-bench: ## Run the Go benchmarks, then the proxy comparison (writes docs/benchmarks.md).
+bench: ## Run the Go benchmarks, the proxy comparison (docs/benchmarks.md) and the xDS scale benchmark (docs/benchmarks-control-plane.md).
 	go test -run '^$$' -bench . -benchmem ./...
 	PATH="$$PATH:/usr/sbin" go run ./test/bench/proxybench -fortio "$$(hack/bench-deps.sh)" -out docs/benchmarks.md
+	go run ./test/bench/xdsscale -n 1000,5000 -out docs/benchmarks-control-plane.md
 
 .PHONY: demo
 demo: ## Run a two-cluster mesh locally (not available yet).

@@ -169,7 +169,9 @@ func (s *Server) Run(ctx context.Context) {
 	}
 }
 
-// push translates the current mesh for every connected proxy.
+// push translates the current mesh for every connected proxy. The
+// outbound part is the same for every proxy of a namespace: it is built,
+// hashed and serialized once per namespace and shared by their snapshots.
 func (s *Server) push() {
 	s.mu.Lock()
 	m, started := s.mesh, s.pending
@@ -183,8 +185,18 @@ func (s *Server) push() {
 		return
 	}
 	sort.Slice(nodes, func(i, j int) bool { return nodes[i].node.GetId() < nodes[j].node.GetId() })
+	shared := map[string]*part{}
 	for _, p := range nodes {
-		if err := s.pushTo(m, p); err != nil {
+		ns := ""
+		if p.meta != nil {
+			ns = p.meta.Namespace
+		}
+		out := shared[ns]
+		if out == nil {
+			out = newPart(translate.Outbound(m, ns))
+			shared[ns] = out
+		}
+		if err := s.pushTo(m, p, out); err != nil {
 			s.cfg.Log.Error("building the configuration of a proxy", "node", p.node.GetId(), "error", err)
 		}
 	}
@@ -193,24 +205,34 @@ func (s *Server) push() {
 	}
 }
 
-func (s *Server) pushTo(m *model.Mesh, p *proxyState) error {
-	r := translate.Translate(m, translate.Proxy{Workload: workloadFor(m, p.meta)})
-	resources := map[resourcev3.Type][]types.Resource{}
+// part is translated resources with their hash and serialized size.
+type part struct {
+	r    *translate.Resources
+	hash uint64
+	size int
+}
+
+func newPart(r *translate.Resources) *part {
 	h := fnv.New64a()
 	size := 0
-	add := func(typeURL string, msgs []types.Resource) {
-		for _, msg := range msgs {
+	for _, list := range [][]types.Resource{asResources(r.Clusters), asResources(r.Endpoints), asResources(r.Listeners), asResources(r.Routes)} {
+		for _, msg := range list {
 			b, _ := proto.MarshalOptions{Deterministic: true}.Marshal(msg)
 			h.Write(b)
 			size += len(b)
 		}
-		resources[typeURL] = msgs
 	}
-	add(resourcev3.ClusterType, asResources(r.Clusters))
-	add(resourcev3.EndpointType, asResources(r.Endpoints))
-	add(resourcev3.ListenerType, asResources(r.Listeners))
-	add(resourcev3.RouteType, asResources(r.Routes))
-	version := fmt.Sprintf("%016x", h.Sum64())
+	return &part{r: r, hash: h.Sum64(), size: size}
+}
+
+func (s *Server) pushTo(m *model.Mesh, p *proxyState, out *part) error {
+	r, version, size := out.r, fmt.Sprintf("%016x", out.hash), out.size
+	if w := workloadFor(m, p.meta); w != nil {
+		in := newPart(translate.Inbound(m, w))
+		r = translate.Merge(out.r, in.r)
+		version = fmt.Sprintf("%016x%016x", out.hash, in.hash)
+		size += in.size
+	}
 	id := p.node.GetId()
 	s.mu.Lock()
 	unchanged := s.versions[id] == version
@@ -219,7 +241,12 @@ func (s *Server) pushTo(m *model.Mesh, p *proxyState) error {
 	if unchanged {
 		return nil // nothing new for this proxy: no push
 	}
-	snap, err := cachev3.NewSnapshot(version, resources)
+	snap, err := cachev3.NewSnapshot(version, map[resourcev3.Type][]types.Resource{
+		resourcev3.ClusterType:  asResources(r.Clusters),
+		resourcev3.EndpointType: asResources(r.Endpoints),
+		resourcev3.ListenerType: asResources(r.Listeners),
+		resourcev3.RouteType:    asResources(r.Routes),
+	})
 	if err != nil {
 		return err
 	}

@@ -29,20 +29,53 @@ type Resources struct {
 // Translate builds the resources of proxy p from mesh m. m must be valid
 // and sorted (model.Mesh.Validate and Sort).
 func Translate(m *model.Mesh, p Proxy) *Resources {
-	r := &Resources{}
 	ns := ""
 	if p.Workload != nil {
 		ns = p.Workload.Key.Namespace
 	}
-	outbound(m, ns, r)
+	r := Outbound(m, ns)
 	if p.Workload != nil {
-		inbound(m, p.Workload, r)
+		r = Merge(r, Inbound(m, p.Workload))
 	}
+	return r
+}
+
+// Outbound builds what every proxy in a namespace needs to call the mesh.
+// It is the same for all of them, so a server builds it once per namespace
+// and shares it.
+func Outbound(m *model.Mesh, namespace string) *Resources {
+	r := &Resources{}
+	outbound(m, namespace, r)
+	r.sort()
+	return r
+}
+
+// Inbound builds what a proxy needs to receive traffic for its workload.
+func Inbound(m *model.Mesh, w *model.Workload) *Resources {
+	r := &Resources{}
+	inbound(m, w, r)
+	r.sort()
+	return r
+}
+
+// Merge returns the resources of a and b together, sorted. The messages
+// are shared, not copied: resources must not be modified after translation.
+func Merge(a, b *Resources) *Resources {
+	r := &Resources{
+		Clusters:  append(append(a.Clusters[:0:0], a.Clusters...), b.Clusters...),
+		Endpoints: append(append(a.Endpoints[:0:0], a.Endpoints...), b.Endpoints...),
+		Listeners: append(append(a.Listeners[:0:0], a.Listeners...), b.Listeners...),
+		Routes:    append(append(a.Routes[:0:0], a.Routes...), b.Routes...),
+	}
+	r.sort()
+	return r
+}
+
+func (r *Resources) sort() {
 	sort.Slice(r.Clusters, func(i, j int) bool { return r.Clusters[i].GetName() < r.Clusters[j].GetName() })
 	sort.Slice(r.Endpoints, func(i, j int) bool { return r.Endpoints[i].GetClusterName() < r.Endpoints[j].GetClusterName() })
 	sort.Slice(r.Listeners, func(i, j int) bool { return r.Listeners[i].GetName() < r.Listeners[j].GetName() })
 	sort.Slice(r.Routes, func(i, j int) bool { return r.Routes[i].GetName() < r.Routes[j].GetName() })
-	return r
 }
 
 // outbound makes what the proxy needs to call the mesh's services: a
