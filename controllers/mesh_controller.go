@@ -3,6 +3,7 @@ package controllers
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -15,10 +16,17 @@ import (
 	meshv1 "github.com/plexus-mesh/plexus/api/v1alpha1"
 )
 
-// MeshReconciler validates Mesh resources and reports their conditions.
+// MeshReconciler validates Mesh resources and reports their conditions,
+// and, with Proxies set, how many proxies are connected and whether they
+// accepted their configuration.
 type MeshReconciler struct {
-	Client client.Client
+	Client  client.Client
+	Proxies ProxyStatus
 }
+
+// proxyRefresh is how often proxy counts and refusals are brought into
+// the status.
+const proxyRefresh = 15 * time.Second
 
 // +kubebuilder:rbac:groups=mesh.plexus.dev,resources=meshes,verbs=get;list;watch
 // +kubebuilder:rbac:groups=mesh.plexus.dev,resources=meshes/status,verbs=get;update;patch
@@ -37,15 +45,21 @@ func (r *MeshReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.
 	status := mesh.Status.DeepCopy()
 	status.ObservedGeneration = mesh.Generation
 	meta.SetStatusCondition(&status.Conditions, meshReadiness(&mesh, all.Items))
+	var result ctrl.Result
+	if r.Proxies != nil {
+		status.ConnectedProxies = int32(len(r.Proxies.Connected()))
+		meta.SetStatusCondition(&status.Conditions, configAccepted(mesh.Generation, r.Proxies.NACKs()))
+		result.RequeueAfter = proxyRefresh
+	}
 	if equality.Semantic.DeepEqual(*status, mesh.Status) {
-		return ctrl.Result{}, nil
+		return result, nil
 	}
 	patch := client.MergeFromWithOptions(mesh.DeepCopy(), client.MergeFromWithOptimisticLock{})
 	mesh.Status = *status
 	if err := r.Client.Status().Patch(ctx, &mesh, patch); err != nil {
 		return ctrl.Result{}, fmt.Errorf("updating status of Mesh %s: %w", mesh.Name, err)
 	}
-	return ctrl.Result{}, nil
+	return result, nil
 }
 
 // SetupWithManager registers the reconciler. Any Mesh change enqueues every

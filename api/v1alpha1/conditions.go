@@ -23,6 +23,10 @@ const (
 	// ConditionTrustBundleSynced is True when a MeshPeer's trust bundle is
 	// current.
 	ConditionTrustBundleSynced = "TrustBundleSynced"
+	// ConditionConfigAccepted is True when every connected proxy accepted
+	// the configuration it was sent; False lists the proxies that refused
+	// it and why.
+	ConditionConfigAccepted = "ConfigAccepted"
 )
 
 // Condition reasons.
@@ -35,4 +39,8 @@ const (
 	// ReasonDuplicateMesh means another Mesh in the cluster is older and
 	// is the one in effect.
 	ReasonDuplicateMesh = "DuplicateMesh"
+	// ReasonAllAccepted means no connected proxy refused its configuration.
+	ReasonAllAccepted = "AllAccepted"
+	// ReasonRejected means at least one proxy refused its configuration.
+	ReasonRejected = "Rejected"
 )

@@ -4,20 +4,24 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 
+	"github.com/go-logr/logr"
 	"github.com/spf13/pflag"
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
+	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 	"sigs.k8s.io/controller-runtime/pkg/metrics/filters"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	meshv1 "github.com/plexus-mesh/plexus/api/v1alpha1"
 	"github.com/plexus-mesh/plexus/controllers"
 	"github.com/plexus-mesh/plexus/internal/version"
+	"github.com/plexus-mesh/plexus/internal/xds/ads"
 )
 
 // config is everything the operator takes from its command line.
@@ -84,10 +88,11 @@ func run(ctx context.Context, restConfig *rest.Config, cfg config) error {
 	if err != nil {
 		return fmt.Errorf("creating the controller manager: %w", err)
 	}
-	if err := (&controllers.MeshReconciler{Client: mgr.GetClient()}).SetupWithManager(mgr); err != nil {
+	server := ads.New(ads.Config{Log: slog.New(logr.ToSlogHandler(ctrl.Log.WithName("xds"))), Registerer: ctrlmetrics.Registry})
+	if err := (&controllers.MeshReconciler{Client: mgr.GetClient(), Proxies: server}).SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("setting up the Mesh controller: %w", err)
 	}
-	if err := addXDS(mgr, cfg.XDSAddr); err != nil {
+	if err := addXDS(mgr, server, cfg.XDSAddr); err != nil {
 		return err
 	}
 	if err := mgr.AddHealthzCheck("ping", healthz.Ping); err != nil {

@@ -3,16 +3,13 @@ package main
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"net"
 	"time"
 
-	"github.com/go-logr/logr"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/keepalive"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
-	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	"github.com/plexus-mesh/plexus/controllers"
 	"github.com/plexus-mesh/plexus/internal/xds/ads"
@@ -21,9 +18,7 @@ import (
 // addXDS adds the xDS server and the Kubernetes provider that feeds it.
 // Every replica serves xDS (proxies may connect to any), so it runs
 // without leader election.
-func addXDS(mgr ctrl.Manager, addr string) error {
-	log := slog.New(logr.ToSlogHandler(ctrl.Log.WithName("xds")))
-	server := ads.New(ads.Config{Log: log, Registerer: ctrlmetrics.Registry})
+func addXDS(mgr ctrl.Manager, server *ads.Server, addr string) error {
 	gateway := controllers.GatewayAPIInstalled(mgr.GetRESTMapper())
 	if !gateway {
 		ctrl.Log.Info("the Gateway API CRDs are not installed: HTTPRoutes and GRPCRoutes are ignored until they are")

@@ -146,6 +146,10 @@ func TestServerPushesTranslatedConfigAndDebounces(t *testing.T) {
 		t.Fatalf("a burst of 20 changes caused %d pushes; it should be debounced into one", pushes)
 	}
 
+	if n := srv.NACKs(); len(n) != 0 {
+		t.Fatalf("NACKs recorded although the proxy accepted everything: %+v", n)
+	}
+
 	stopClient()
 	<-clientDone
 	testenv.Eventually(t, "disconnect noticed", func() error {

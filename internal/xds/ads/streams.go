@@ -30,6 +30,10 @@ func (s *Server) streamRequest(stream int64, req *discoveryv3.DiscoveryRequest) 
 		s.cfg.Log.Warn("a proxy refused its configuration", "node", n.Node, "type", n.TypeURL, "reason", n.Message)
 		return nil
 	}
+	// An ACK of the type it refused clears the proxy's NACK.
+	if n, ok := s.nacks[id]; ok && n.TypeURL == req.GetTypeUrl() && req.GetResponseNonce() != "" {
+		delete(s.nacks, id)
+	}
 	s.mu.Unlock()
 	return nil
 }
@@ -100,6 +104,7 @@ func (s *Server) closed(streams map[int64]string, stream int64) {
 		if p.streams <= 0 {
 			delete(s.proxies, id)
 			delete(s.versions, id)
+			delete(s.nacks, id)
 			s.cache.ClearSnapshot(id)
 			s.notifyProxies()
 		}
