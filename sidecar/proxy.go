@@ -73,17 +73,6 @@ func (p *Proxy) TCPObserver() listener.TCPObserver { return p.metrics }
 // Logger implements listener.Env.
 func (p *Proxy) Logger() *slog.Logger { return p.log }
 
-// ListenerAddr returns the bound address of a listener ("" if none), for
-// tests and the admin API when a port was chosen by the kernel.
-func (p *Proxy) ListenerAddr(name string) string {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if l := p.listeners[name]; l != nil {
-		return l.Addr().String()
-	}
-	return ""
-}
-
 // Apply makes next the configuration in effect. Listeners that cannot bind
 // their address make Apply fail with nothing changed, so the xDS client can
 // refuse the update and keep the last good configuration.

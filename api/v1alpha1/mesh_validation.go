@@ -2,7 +2,9 @@ package v1alpha1
 
 import (
 	"fmt"
+	"maps"
 	"regexp"
+	"slices"
 	"sort"
 	"time"
 
@@ -56,7 +58,7 @@ func (s *MeshSpec) Validate() field.ErrorList {
 
 func validateKubeLabels(p *field.Path, labels map[string]string) field.ErrorList {
 	var errs field.ErrorList
-	for _, k := range sortedKeys(labels) {
+	for _, k := range slices.Sorted(maps.Keys(labels)) {
 		for _, msg := range validation.IsQualifiedName(k) {
 			errs = append(errs, field.Invalid(p.Key(k), k, "label key: "+msg))
 		}
@@ -69,7 +71,7 @@ func validateKubeLabels(p *field.Path, labels map[string]string) field.ErrorList
 
 func validateAlertLabels(p *field.Path, labels map[string]string) field.ErrorList {
 	var errs field.ErrorList
-	for _, k := range sortedKeys(labels) {
+	for _, k := range slices.Sorted(maps.Keys(labels)) {
 		if !prometheusLabelName.MatchString(k) {
 			errs = append(errs, field.Invalid(p.Key(k), k,
 				"not a Prometheus label name: use letters, digits and underscores, not starting with a digit (for example team_name)"))
@@ -107,13 +109,4 @@ func validateTimeoutPair(p *field.Path, request *gwapiv1.Duration, retries *Retr
 	}
 	return field.ErrorList{field.Invalid(p.Child("retries", "perTryTimeout"), *retries.PerTryTimeout,
 		fmt.Sprintf("must not be longer than requestTimeout (%s): lower perTryTimeout or raise requestTimeout", *request))}
-}
-
-func sortedKeys(m map[string]string) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }

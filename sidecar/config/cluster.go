@@ -8,7 +8,6 @@ import (
 	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
 	httpv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/upstreams/http/v3"
 	matcherv3 "github.com/envoyproxy/go-control-plane/envoy/type/matcher/v3"
-	"google.golang.org/protobuf/proto"
 )
 
 // HTTPProtocolOptionsKey is the typed_extension_protocol_options key that
@@ -56,11 +55,12 @@ func compileCluster(c *clusterv3.Cluster) (*Cluster, error) {
 	default:
 		return nil, fmt.Errorf("discovery type %s is not supported: use EDS, STATIC or ORIGINAL_DST", c.GetType())
 	}
-	if out.OriginalDst {
-		c = proto.CloneOf(c)
-		c.LbPolicy = clusterv3.Cluster_ROUND_ROBIN
-	}
 	switch c.GetLbPolicy() {
+	case clusterv3.Cluster_CLUSTER_PROVIDED:
+		// ORIGINAL_DST has one host per connection: nothing to balance.
+		if !out.OriginalDst {
+			return nil, errors.New("lb_policy CLUSTER_PROVIDED is only for ORIGINAL_DST clusters: use ROUND_ROBIN, LEAST_REQUEST or RANDOM")
+		}
 	case clusterv3.Cluster_ROUND_ROBIN:
 		out.LB = RoundRobin
 	case clusterv3.Cluster_LEAST_REQUEST:

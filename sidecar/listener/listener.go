@@ -9,7 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
-	"strconv"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -317,7 +317,7 @@ func (s *state) selectChain(port uint32, transport, app string) *chain {
 			score += 2
 		}
 		if len(m.ApplicationProtocols) > 0 {
-			if !contains(m.ApplicationProtocols, app) {
+			if !slices.Contains(m.ApplicationProtocols, app) {
 				continue
 			}
 			score++
@@ -330,15 +330,6 @@ func (s *state) selectChain(port uint32, transport, app string) *chain {
 		return s.def
 	}
 	return best
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 func (l *Listener) retire(s *state) {
@@ -415,14 +406,4 @@ func (s *state) shutdownNow() {
 			_ = c.srv.Close()
 		}
 	}
-}
-
-// Port returns the port a listener address binds.
-func Port(addr string) int {
-	_, p, err := net.SplitHostPort(addr)
-	if err != nil {
-		return 0
-	}
-	n, _ := strconv.Atoi(p)
-	return n
 }

@@ -3,6 +3,7 @@ package upstream
 import (
 	"errors"
 	"math/rand/v2"
+	"slices"
 	"sync/atomic"
 	"time"
 
@@ -51,7 +52,7 @@ func (b *balancer) pickFrom(hosts []*Host, now time.Time, exclude []*Host) *Host
 	var buf [16]*Host
 	candidates := buf[:0]
 	for _, h := range hosts {
-		if h.available(now) && !contains(exclude, h) {
+		if h.available(now) && !slices.Contains(exclude, h) {
 			candidates = append(candidates, h)
 		}
 	}
@@ -110,13 +111,4 @@ func weightedRandom(candidates []*Host) *Host {
 		pos -= uint64(h.weight)
 	}
 	return candidates[len(candidates)-1]
-}
-
-func contains(hosts []*Host, h *Host) bool {
-	for _, x := range hosts {
-		if x == h {
-			return true
-		}
-	}
-	return false
 }

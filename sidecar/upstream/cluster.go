@@ -156,9 +156,6 @@ func (c *Cluster) newTransport(protocol config.Protocol) *http.Transport {
 	return t
 }
 
-// HTTP2 reports whether requests must be sent as HTTP/2.
-func (c *Cluster) HTTP2() bool { return c.cfg.Protocol == config.HTTP2 }
-
 // SetEndpoints replaces the cluster's endpoints. Hosts whose address stays
 // keep their state (load, outlier detection).
 func (c *Cluster) SetEndpoints(eps *config.Endpoints) {

@@ -2,7 +2,6 @@ package translate
 
 import (
 	"sort"
-	"strings"
 
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
@@ -231,6 +230,3 @@ func u32(v uint32) *wrapperspb.UInt32Value {
 	}
 	return build.UInt32(v)
 }
-
-// retryOn joins retry conditions for an Envoy retry policy.
-func retryOn(on []string) string { return strings.Join(on, ",") }

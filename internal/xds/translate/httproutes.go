@@ -1,7 +1,9 @@
 package translate
 
 import (
+	"maps"
 	"net/http"
+	"slices"
 	"sort"
 	"strings"
 
@@ -216,10 +218,10 @@ func stringMatcher(v model.ValueMatch) *matcherv3.StringMatcher {
 
 func headerOptions(h *model.HeaderModifier) []*corev3.HeaderValueOption {
 	var out []*corev3.HeaderValueOption
-	for _, k := range sortedKeys(h.Set) {
+	for _, k := range slices.Sorted(maps.Keys(h.Set)) {
 		out = append(out, &corev3.HeaderValueOption{Header: &corev3.HeaderValue{Key: strings.ToLower(k), Value: h.Set[k]}, AppendAction: corev3.HeaderValueOption_OVERWRITE_IF_EXISTS_OR_ADD})
 	}
-	for _, k := range sortedKeys(h.Add) {
+	for _, k := range slices.Sorted(maps.Keys(h.Add)) {
 		out = append(out, &corev3.HeaderValueOption{Header: &corev3.HeaderValue{Key: strings.ToLower(k), Value: h.Add[k]}, AppendAction: corev3.HeaderValueOption_APPEND_IF_EXISTS_OR_ADD})
 	}
 	return out
@@ -248,13 +250,4 @@ func redirect(rd *model.Redirect, mt model.RouteMatch) *routev3.RedirectAction {
 		out.PathRewriteSpecifier = &routev3.RedirectAction_PrefixRewrite{PrefixRewrite: rd.PrefixReplace}
 	}
 	return out
-}
-
-func sortedKeys(m map[string]string) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }

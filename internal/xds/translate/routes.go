@@ -3,6 +3,7 @@ package translate
 import (
 	"fmt"
 	"strconv"
+	"strings"
 
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 
@@ -41,7 +42,7 @@ func retryPolicy(r *model.Retries) *routev3.RetryPolicy {
 	if r == nil || r.Attempts == 0 {
 		return nil
 	}
-	rp := &routev3.RetryPolicy{RetryOn: retryOn(r.On), NumRetries: build.UInt32(uint32(r.Attempts)), RetriableStatusCodes: r.StatusCodes}
+	rp := &routev3.RetryPolicy{RetryOn: strings.Join(r.On, ","), NumRetries: build.UInt32(uint32(r.Attempts)), RetriableStatusCodes: r.StatusCodes}
 	if r.PerTryTimeout > 0 {
 		rp.PerTryTimeout = build.Duration(r.PerTryTimeout)
 	}
