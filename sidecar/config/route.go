@@ -21,7 +21,7 @@ const (
 
 // CompileRouteTable compiles an xDS RouteConfiguration.
 func CompileRouteTable(rc *routev3.RouteConfiguration) (*RouteTable, error) {
-	out := &RouteTable{Name: rc.GetName()}
+	out := &RouteTable{Name: rc.GetName(), exact: map[string]*VirtualHost{}}
 	seen := map[string]string{}
 	for i, vh := range rc.GetVirtualHosts() {
 		v, err := compileVirtualHost(vh)
@@ -33,6 +33,9 @@ func CompileRouteTable(rc *routev3.RouteConfiguration) (*RouteTable, error) {
 				return nil, fmt.Errorf("route configuration %q: domain %q is in both virtual hosts %q and %q", rc.GetName(), d, other, v.Name)
 			}
 			seen[d] = v.Name
+			if !strings.Contains(d, "*") {
+				out.exact[d] = v
+			}
 		}
 		out.VirtualHosts = append(out.VirtualHosts, v)
 	}

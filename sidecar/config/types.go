@@ -228,7 +228,15 @@ type Secret struct {
 type RouteTable struct {
 	Name         string
 	VirtualHosts []*VirtualHost
+	// exact indexes the virtual hosts by their domains without wildcards,
+	// so the common lookup on the request path is one map access.
+	exact map[string]*VirtualHost
 }
+
+// ExactHost returns the virtual host with exactly this (lower case)
+// domain, or nil. Tables not built by CompileRouteTable have no index and
+// always return nil.
+func (rt *RouteTable) ExactHost(domain string) *VirtualHost { return rt.exact[domain] }
 
 // VirtualHost matches requests by authority.
 type VirtualHost struct {

@@ -162,29 +162,23 @@ func retryReason(policy *config.RetryPolicy, resp *http.Response, err error) str
 	case on&config.RetryRetriableStatusCodes != 0 && slices.Contains(policy.RetriableStatusCodes, code):
 		return "retriable-status-codes"
 	}
-	switch resp.Header.Get("Grpc-Status") {
-	case "1":
-		if on&config.RetryGRPCCancelled != 0 {
-			return "cancelled"
-		}
-	case "4":
-		if on&config.RetryGRPCDeadlineExceeded != 0 {
-			return "deadline-exceeded"
-		}
-	case "8":
-		if on&config.RetryGRPCResourceExhausted != 0 {
-			return "resource-exhausted"
-		}
-	case "13":
-		if on&config.RetryGRPCInternal != 0 {
-			return "internal"
-		}
-	case "14":
-		if on&config.RetryGRPCUnavailable != 0 {
-			return "unavailable"
-		}
+	if r, ok := grpcRetries[resp.Header.Get("Grpc-Status")]; ok && on&r.on != 0 {
+		return r.reason
 	}
 	return ""
+}
+
+// grpcRetries maps the grpc-status values that may be retried to their
+// retry condition and its name.
+var grpcRetries = map[string]struct {
+	on     config.RetryOn
+	reason string
+}{
+	"1":  {config.RetryGRPCCancelled, "cancelled"},
+	"4":  {config.RetryGRPCDeadlineExceeded, "deadline-exceeded"},
+	"8":  {config.RetryGRPCResourceExhausted, "resource-exhausted"},
+	"13": {config.RetryGRPCInternal, "internal"},
+	"14": {config.RetryGRPCUnavailable, "unavailable"},
 }
 
 // outcome classifies an attempt for outlier detection.

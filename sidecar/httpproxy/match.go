@@ -18,6 +18,13 @@ func selectVirtualHost(rt *config.RouteTable, authority string) *config.VirtualH
 	if h, _, err := net.SplitHostPort(host); err == nil {
 		candidates = append(candidates, h)
 	}
+	// An exact domain outranks every wildcard, and the authority with its
+	// port is the longer, winning match.
+	for _, c := range candidates {
+		if vh := rt.ExactHost(c); vh != nil {
+			return vh
+		}
+	}
 	var best *config.VirtualHost
 	bestRank, bestLen := 0, -1
 	for _, vh := range rt.VirtualHosts {
