@@ -16,14 +16,7 @@ const MCSGroup = "multicluster.x-k8s.io"
 
 // TrafficPolicy converts a TrafficPolicy.
 func TrafficPolicy(p *meshv1.TrafficPolicy) (*model.TrafficPolicy, error) {
-	var errs []error
-	d := func(field string, v gwapiv1.Duration) time.Duration {
-		parsed, err := time.ParseDuration(string(v))
-		if err != nil {
-			errs = append(errs, fmt.Errorf("TrafficPolicy %s/%s: %s: %w", p.Namespace, p.Name, field, err))
-		}
-		return parsed
-	}
+	d := &durations{object: fmt.Sprintf("TrafficPolicy %s/%s: ", p.Namespace, p.Name)}
 	out := &model.TrafficPolicy{
 		Key:     model.NamespacedName{Namespace: p.Namespace, Name: p.Name},
 		Created: p.CreationTimestamp.Time,
@@ -44,24 +37,24 @@ func TrafficPolicy(p *meshv1.TrafficPolicy) (*model.TrafficPolicy, error) {
 	}
 	if t := s.Timeouts; t != nil {
 		if t.Connect != nil {
-			out.ConnectTimeout = d("timeouts.connect", *t.Connect)
+			out.ConnectTimeout = d.parse("timeouts.connect", *t.Connect)
 		}
 		if t.Request != nil {
-			out.RequestTimeout = d("timeouts.request", *t.Request)
+			out.RequestTimeout = d.parse("timeouts.request", *t.Request)
 		}
 		if t.Idle != nil {
-			out.IdleTimeout = d("timeouts.idle", *t.Idle)
+			out.IdleTimeout = d.parse("timeouts.idle", *t.Idle)
 		}
 	}
-	out.Retries = Retries(s.Retries, d)
+	out.Retries = Retries(s.Retries, d.parse)
 	if cb := s.CircuitBreaker; cb != nil {
 		out.CircuitBreaker = &model.CircuitBreaker{
 			MaxConnections: u32(cb.MaxConnections), MaxPendingRequests: u32(cb.MaxPendingRequests),
 			MaxRequests: u32(cb.MaxRequests), MaxRetries: u32(cb.MaxRetries),
 		}
 	}
-	out.OutlierDetection = outlier(s.OutlierDetection, d)
-	return out, errors.Join(errs...)
+	out.OutlierDetection = outlier(s.OutlierDetection, d.parse)
+	return out, errors.Join(d.errs...)
 }
 
 // outlier converts outlier detection, with Envoy's interval and ejection

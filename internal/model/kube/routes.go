@@ -3,7 +3,6 @@ package kube
 import (
 	"errors"
 	"fmt"
-	"time"
 
 	gwapiv1 "sigs.k8s.io/gateway-api/apis/v1"
 
@@ -19,13 +18,7 @@ func HTTPRoute(r *gwapiv1.HTTPRoute) (*model.Route, error) {
 		return nil, nil
 	}
 	var errs []error
-	d := func(field string, v gwapiv1.Duration) time.Duration {
-		parsed, err := time.ParseDuration(string(v))
-		if err != nil {
-			errs = append(errs, fmt.Errorf("HTTPRoute %s: %s: %w", out.Key, field, err))
-		}
-		return parsed
-	}
+	d := &durations{object: fmt.Sprintf("HTTPRoute %s: ", out.Key)}
 	for i, rule := range r.Spec.Rules {
 		mr := model.RouteRule{Name: deref((*string)(rule.Name))}
 		for _, m := range rule.Matches {
@@ -42,10 +35,10 @@ func HTTPRoute(r *gwapiv1.HTTPRoute) (*model.Route, error) {
 		}
 		if t := rule.Timeouts; t != nil {
 			if t.Request != nil {
-				mr.Timeout = d("timeouts.request", *t.Request)
+				mr.Timeout = d.parse("timeouts.request", *t.Request)
 			}
 			if t.BackendRequest != nil {
-				mr.BackendTimeout = d("timeouts.backendRequest", *t.BackendRequest)
+				mr.BackendTimeout = d.parse("timeouts.backendRequest", *t.BackendRequest)
 			}
 		}
 		if rt := rule.Retry; rt != nil {
@@ -57,12 +50,12 @@ func HTTPRoute(r *gwapiv1.HTTPRoute) (*model.Route, error) {
 				mr.Retries.On = append(mr.Retries.On, "retriable-status-codes")
 			}
 			if rt.Backoff != nil {
-				mr.Retries.Backoff = d("retry.backoff", *rt.Backoff)
+				mr.Retries.Backoff = d.parse("retry.backoff", *rt.Backoff)
 			}
 		}
 		out.Rules = append(out.Rules, mr)
 	}
-	return out, errors.Join(errs...)
+	return out, errors.Join(append(errs, d.errs...)...)
 }
 
 // parents are the Services among a route's parentRefs.

@@ -2,7 +2,6 @@ package kube
 
 import (
 	"errors"
-	"fmt"
 	"time"
 
 	gwapiv1 "sigs.k8s.io/gateway-api/apis/v1"
@@ -27,25 +26,18 @@ func Settings(mesh *meshv1.Mesh) (model.Settings, error) {
 		}
 		s.NamespaceMTLS[ns.Namespace] = model.MTLSMode(ns.Mode)
 	}
-	var errs []error
-	d := func(field string, v gwapiv1.Duration) time.Duration {
-		parsed, err := time.ParseDuration(string(v))
-		if err != nil {
-			errs = append(errs, fmt.Errorf("%s: %w", field, err))
-		}
-		return parsed
-	}
+	d := &durations{object: ""}
 	tr := spec.Traffic
 	s.Traffic = model.Traffic{
 		LoadBalancer:   model.LoadBalancer(tr.LoadBalancer.Type),
-		ConnectTimeout: d("spec.traffic.connectTimeout", tr.ConnectTimeout),
+		ConnectTimeout: d.parse("spec.traffic.connectTimeout", tr.ConnectTimeout),
 	}
 	if tr.RequestTimeout != nil {
-		s.Traffic.RequestTimeout = d("spec.traffic.requestTimeout", *tr.RequestTimeout)
+		s.Traffic.RequestTimeout = d.parse("spec.traffic.requestTimeout", *tr.RequestTimeout)
 	}
-	s.Traffic.Retries = Retries(tr.Retries, d)
-	s.Traffic.OutlierDetection = outlier(tr.OutlierDetection, d)
-	return s, errors.Join(errs...)
+	s.Traffic.Retries = Retries(tr.Retries, d.parse)
+	s.Traffic.OutlierDetection = outlier(tr.OutlierDetection, d.parse)
+	return s, errors.Join(d.errs...)
 }
 
 // Retries converts an API retry setting; parse turns durations.
