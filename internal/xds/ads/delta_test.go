@@ -1,18 +1,12 @@
 package ads
 
 import (
-	"context"
-	"log/slog"
-	"net"
-	"os"
 	"testing"
 	"time"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
 	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/plexus-mesh/plexus/internal/model"
 	"github.com/plexus-mesh/plexus/internal/xds/nodemeta"
@@ -22,19 +16,7 @@ import (
 // xDS and checks that a change to one service sends that service's cluster
 // alone, not the whole mesh.
 func TestDeltaXDSSendsOnlyWhatChanged(t *testing.T) {
-	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))
-	srv := New(Config{Log: log, Debounce: 20 * time.Millisecond})
-	g := grpc.NewServer()
-	srv.Register(g)
-	ln, err := (&net.ListenConfig{}).Listen(context.Background(), "tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go func() { _ = g.Serve(ln) }()
-	defer g.Stop()
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	go srv.Run(ctx)
+	srv, conn := serve(t, Config{Debounce: 20 * time.Millisecond})
 
 	twoServices := func(lb model.LoadBalancer) *model.Mesh {
 		m := mesh("10.0.0.21")
@@ -48,12 +30,7 @@ func TestDeltaXDSSendsOnlyWhatChanged(t *testing.T) {
 	}
 	srv.Update(twoServices(model.Random))
 
-	conn, err := grpc.NewClient(ln.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	stream, err := discoveryv3.NewAggregatedDiscoveryServiceClient(conn).DeltaAggregatedResources(ctx)
+	stream, err := discoveryv3.NewAggregatedDiscoveryServiceClient(conn).DeltaAggregatedResources(t.Context())
 	if err != nil {
 		t.Fatal(err)
 	}

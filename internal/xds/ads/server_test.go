@@ -71,9 +71,17 @@ func mesh(endpoints ...string) *model.Mesh {
 	}
 }
 
-func TestServerPushesTranslatedConfigAndDebounces(t *testing.T) {
-	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))
-	srv := New(Config{Log: log, Debounce: 200 * time.Millisecond, MaxDelay: 10 * time.Second})
+// quietLog keeps expected warnings out of test output.
+func quietLog() *slog.Logger {
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))
+}
+
+// serve runs a server with cfg over gRPC on loopback for the rest of the
+// test and returns it with a client connection to it.
+func serve(t *testing.T, cfg Config) (*Server, *grpc.ClientConn) {
+	t.Helper()
+	cfg.Log = quietLog()
+	srv := New(cfg)
 	g := grpc.NewServer()
 	srv.Register(g)
 	ln, err := (&net.ListenConfig{}).Listen(context.Background(), "tcp", "127.0.0.1:0")
@@ -81,19 +89,27 @@ func TestServerPushesTranslatedConfigAndDebounces(t *testing.T) {
 		t.Fatal(err)
 	}
 	go func() { _ = g.Serve(ln) }()
-	defer g.Stop()
 	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
 	go srv.Run(ctx)
-	srv.Update(mesh("10.0.0.21"))
-
-	meta := nodemeta.Metadata{Workload: "productpage", Namespace: "shop", ServiceAccount: "productpage", IP: "10.0.0.10",
-		Ports: []nodemeta.Port{{Port: 9080, Protocol: "http"}}}
 	conn, err := grpc.NewClient(ln.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer conn.Close()
+	t.Cleanup(func() {
+		_ = conn.Close()
+		cancel()
+		g.Stop()
+	})
+	return srv, conn
+}
+
+func TestServerPushesTranslatedConfigAndDebounces(t *testing.T) {
+	log := quietLog()
+	srv, conn := serve(t, Config{Debounce: 200 * time.Millisecond, MaxDelay: 10 * time.Second})
+	srv.Update(mesh("10.0.0.21"))
+
+	meta := nodemeta.Metadata{Workload: "productpage", Namespace: "shop", ServiceAccount: "productpage", IP: "10.0.0.10",
+		Ports: []nodemeta.Port{{Port: 9080, Protocol: "http"}}}
 	tgt := &target{snap: config.Empty(), applied: map[string]int{}}
 	clientCtx, stopClient := context.WithCancel(context.Background())
 	clientDone := make(chan struct{})
