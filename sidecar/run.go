@@ -34,6 +34,9 @@ type Options struct {
 	Workload nodemeta.Metadata
 	// AdminAddress serves /ready, /metrics, /config_dump and /stats.
 	AdminAddress string
+	// StatusAddress serves only /ready and /metrics, for kubelet probes
+	// and Prometheus on the pod's address; "" serves nothing.
+	StatusAddress string
 	// DrainTimeout bounds in-flight requests after SIGTERM.
 	DrainTimeout time.Duration
 	Log          *slog.Logger
@@ -82,6 +85,16 @@ func Run(ctx context.Context, o Options) error {
 	}
 	adminSrv := &http.Server{Handler: admin.Handler(p, m.Registry), ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = adminSrv.Serve(adminLn) }()
+	var statusSrv *http.Server
+	if o.StatusAddress != "" {
+		statusLn, err := (&net.ListenConfig{}).Listen(ctx, "tcp", o.StatusAddress)
+		if err != nil {
+			_ = adminSrv.Close()
+			return fmt.Errorf("status address %s: %w (choose another with --status-address)", o.StatusAddress, err)
+		}
+		statusSrv = &http.Server{Handler: admin.StatusHandler(p, m.Registry), ReadHeaderTimeout: 10 * time.Second}
+		go func() { _ = statusSrv.Serve(statusLn) }()
+	}
 	o.Log.Info("proxy started", "admin", adminLn.Addr().String(), "xds", b.XDSAddress, "node", b.Node.GetId())
 
 	xdsDone := make(chan struct{})
@@ -109,5 +122,8 @@ func Run(ctx context.Context, o Options) error {
 	stopXDS()
 	<-xdsDone
 	_ = adminSrv.Shutdown(drainCtx)
+	if statusSrv != nil {
+		_ = statusSrv.Shutdown(drainCtx)
+	}
 	return err
 }

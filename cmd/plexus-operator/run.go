@@ -21,6 +21,7 @@ import (
 	meshv1 "github.com/plexus-mesh/plexus/api/v1alpha1"
 	"github.com/plexus-mesh/plexus/controllers"
 	"github.com/plexus-mesh/plexus/internal/version"
+	"github.com/plexus-mesh/plexus/internal/webhookcert"
 	"github.com/plexus-mesh/plexus/internal/xds/ads"
 )
 
@@ -40,10 +41,18 @@ type config struct {
 	LeaderElectionNamespace string
 	// XDSAddr serves the aggregated xDS API to proxies.
 	XDSAddr string
+	// Namespace is the operator's own namespace: its Secrets live there
+	// and its pods are never injected.
+	Namespace string
+	// Injector configures sidecar injection.
+	Injector injectorConfig
 }
 
 func defaultConfig() config {
-	return config{MetricsAddr: ":8080", ProbeAddr: ":8081", XDSAddr: ":15010"}
+	return config{
+		MetricsAddr: ":8080", ProbeAddr: ":8081", XDSAddr: ":15010", Namespace: "plexus-system",
+		Injector: injectorConfig{Port: 9443, Service: "plexus-operator-webhook", ProxyImage: "ghcr.io/plexus-mesh/plexus-proxy:" + version.Get().ImageTag()},
+	}
 }
 
 func (c *config) bindFlags(fs *pflag.FlagSet) {
@@ -53,6 +62,12 @@ func (c *config) bindFlags(fs *pflag.FlagSet) {
 	fs.BoolVar(&c.LeaderElect, "leader-elect", c.LeaderElect, "elect a leader so that only one of several replicas reconciles")
 	fs.StringVar(&c.XDSAddr, "xds-address", c.XDSAddr, "address to serve xDS (ADS over gRPC) to proxies on")
 	fs.StringVar(&c.LeaderElectionNamespace, "leader-election-namespace", c.LeaderElectionNamespace, "namespace of the leader election Lease (default: the operator's namespace)")
+	fs.StringVar(&c.Namespace, "namespace", c.Namespace, "the operator's namespace: it keeps its Secrets there and never injects its pods (in a pod, set it from the downward API)")
+	fs.IntVar(&c.Injector.Port, "webhook-port", c.Injector.Port, "port of the sidecar injection webhook; 0 turns injection off")
+	fs.StringVar(&c.Injector.Service, "webhook-service", c.Injector.Service, "Service in the operator's namespace that the API server calls the webhook through (port 443)")
+	fs.StringVar(&c.Injector.URL, "webhook-url", c.Injector.URL, "call the webhook at this https URL instead of through --webhook-service (an operator outside the cluster)")
+	fs.StringVar(&c.Injector.ProxyImage, "proxy-image", c.Injector.ProxyImage, "sidecar image injected unless the Mesh sets injection.proxyImage")
+	fs.StringVar(&c.Injector.ProxyXDSAddress, "proxy-xds-address", c.Injector.ProxyXDSAddress, "control plane address injected proxies dial (default plexus-operator.<namespace>.svc:<xDS port>)")
 }
 
 // +kubebuilder:rbac:groups=coordination.k8s.io,resources=leases,verbs=get;list;watch;create;update;patch;delete
@@ -74,7 +89,13 @@ func run(ctx context.Context, restConfig *rest.Config, cfg config) error {
 	if cfg.MetricsSecure {
 		metrics.FilterProvider = filters.WithAuthenticationAndAuthorization
 	}
+	var keeper *webhookcert.Keeper
+	webhookPort := cfg.Injector.Port
+	if webhookPort == 0 {
+		webhookPort = -1 // controller-runtime's "off"
+	}
 	mgr, err := ctrl.NewManager(restConfig, ctrl.Options{
+		WebhookServer:           webhookServer(webhookPort, &keeper),
 		Scheme:                  scheme,
 		Metrics:                 metrics,
 		HealthProbeBindAddress:  cfg.ProbeAddr,
@@ -94,6 +115,11 @@ func run(ctx context.Context, restConfig *rest.Config, cfg config) error {
 	}
 	if err := addXDS(mgr, server, cfg.XDSAddr); err != nil {
 		return err
+	}
+	if cfg.Injector.Port != 0 {
+		if err := setupInjector(mgr, cfg, &keeper); err != nil {
+			return err
+		}
 	}
 	if err := mgr.AddHealthzCheck("ping", healthz.Ping); err != nil {
 		return err

@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -31,6 +33,11 @@ func TestOperatorServesProbesMetricsAndReconciles(t *testing.T) {
 	cfg.MetricsAddr = fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
 	cfg.XDSAddr = fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
 	cfg.LeaderElect, cfg.LeaderElectionNamespace = true, "default"
+	cfg.Injector.Port = testenv.FreePort(t)
+	cfg.Injector.URL = fmt.Sprintf("https://127.0.0.1:%d", cfg.Injector.Port)
+	if err := env.Client.Create(context.Background(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: cfg.Namespace}}); err != nil {
+		t.Fatal(err)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- run(ctx, env.Config, cfg) }()
@@ -66,6 +73,19 @@ func TestOperatorServesProbesMetricsAndReconciles(t *testing.T) {
 			err = fmt.Errorf("no successful mesh reconcile counted yet")
 		}
 		return err
+	})
+
+	// The injector's webhook is registered, trusting the certificate the
+	// operator made for itself.
+	testenv.Eventually(t, "injector webhook configuration", func() error {
+		hook := &admissionregistrationv1.MutatingWebhookConfiguration{}
+		if err := env.Client.Get(ctx, client.ObjectKey{Name: webhookConfigName}, hook); err != nil {
+			return err
+		}
+		if len(hook.Webhooks[0].ClientConfig.CABundle) == 0 || *hook.Webhooks[0].ClientConfig.URL != cfg.Injector.URL+"/inject-pod" {
+			return fmt.Errorf("client config %+v", hook.Webhooks[0].ClientConfig)
+		}
+		return nil
 	})
 
 	// The xDS server is up for proxies.

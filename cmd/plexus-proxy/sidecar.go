@@ -64,6 +64,7 @@ requests in flight finish for up to --drain-timeout.`,
 	f.StringVar(&o.Workload.IP, "ip", "", "address peers reach this proxy on")
 	f.StringVar(&ports, "app-ports", "", "ports the application serves, such as 8080/http,9090/grpc")
 	f.StringVar(&o.AdminAddress, "admin-address", o.AdminAddress, "admin API address: /ready, /metrics, /config_dump, /stats")
+	f.StringVar(&o.StatusAddress, "status-address", "", "address serving only /ready and /metrics, for kubelet probes and Prometheus (for example :15020); off by default")
 	f.DurationVar(&o.DrainTimeout, "drain-timeout", o.DrainTimeout, "how long requests in flight may finish after SIGTERM")
 	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
 	f.IntVar(&concurrency, "concurrency", 0, "threads running Go code (GOMAXPROCS); 0 follows the container's CPU limit. 1 costs the least CPU per request at moderate load")

@@ -106,13 +106,13 @@ func TestSidecarBinaryWithStaticBootstrap(t *testing.T) {
 	go func() { _ = app.Serve(appLn) }()
 	t.Cleanup(func() { _ = app.Close() })
 
-	port, adminPort := testenv.FreePort(t), testenv.FreePort(t)
+	port, adminPort, statusPort := testenv.FreePort(t), testenv.FreePort(t), testenv.FreePort(t)
 	file := filepath.Join(t.TempDir(), "bootstrap.yaml")
 	if err := os.WriteFile(file, fmt.Appendf(nil, bootstrapTemplate, port, appLn.Addr().(*net.TCPAddr).Port), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	cmd := exec.CommandContext(context.Background(), bin, "sidecar", "--bootstrap", file,
-		"--admin-address", fmt.Sprintf("127.0.0.1:%d", adminPort), "--drain-timeout", "10s", "--log-level", "debug")
+		"--admin-address", fmt.Sprintf("127.0.0.1:%d", adminPort), "--status-address", fmt.Sprintf("127.0.0.1:%d", statusPort), "--drain-timeout", "10s", "--log-level", "debug")
 	cmd.Stderr = os.Stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -141,6 +141,13 @@ func TestSidecarBinaryWithStaticBootstrap(t *testing.T) {
 		_, body, err := testenv.Get(admin + path)
 		if err != nil || !strings.Contains(strings.ReplaceAll(body, " ", ""), strings.ReplaceAll(want, " ", "")) {
 			t.Errorf("%s does not contain %s: %v\n%s", path, want, err, body)
+		}
+	}
+	// The status port serves probes and metrics, and nothing else.
+	status := fmt.Sprintf("http://127.0.0.1:%d", statusPort)
+	for path, want := range map[string]int{"/ready": http.StatusOK, "/metrics": http.StatusOK, "/config_dump": http.StatusNotFound, "/debug/pprof/": http.StatusNotFound} {
+		if code, _, err := testenv.Get(status + path); err != nil || code != want {
+			t.Errorf("status port %s: %d %v, want %d", path, code, err, want)
 		}
 	}
 

@@ -5,6 +5,7 @@ package version
 import (
 	"fmt"
 	"runtime"
+	"strings"
 )
 
 // Set at link time; see the Makefile's LDFLAGS.
@@ -34,4 +35,14 @@ func Get() Info {
 // String is the one-line form printed by "<binary> version".
 func (i Info) String() string {
 	return fmt.Sprintf("%s (commit %s, %s, %s)", i.Version, i.Commit, i.GoVersion, i.Platform)
+}
+
+// ImageTag is the container image tag of this release: the version, or
+// "latest" for a development build that was not stamped.
+func (i Info) ImageTag() string {
+	if i.Version == "dev" || i.Version == "" {
+		return "latest"
+	}
+	// Image tags allow [A-Za-z0-9_.-]; semver build metadata uses "+".
+	return strings.ReplaceAll(i.Version, "+", "_")
 }

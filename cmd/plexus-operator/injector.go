@@ -1,0 +1,107 @@
+package main
+
+import (
+	"crypto/tls"
+	"fmt"
+	"net"
+	"net/url"
+
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
+	"k8s.io/utils/ptr"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/webhook"
+	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
+
+	"github.com/plexus-mesh/plexus/controllers"
+	"github.com/plexus-mesh/plexus/internal/inject"
+	"github.com/plexus-mesh/plexus/internal/webhookcert"
+)
+
+// injectorConfig is the sidecar injector's part of the command line.
+type injectorConfig struct {
+	// Port serves the admission webhook; 0 turns injection off.
+	Port int
+	// Service is the name of the Service in front of the webhook, in the
+	// operator's namespace.
+	Service string
+	// URL replaces Service for an operator running outside the cluster,
+	// for example https://127.0.0.1:9443.
+	URL string
+	// ProxyImage is injected unless the Mesh names another.
+	ProxyImage string
+	// ProxyXDSAddress is where injected proxies reach the control plane.
+	// Unset: plexus-operator.<namespace>.svc:<xDS port>.
+	ProxyXDSAddress string
+}
+
+const (
+	webhookConfigName = "plexus-sidecar-injector"
+	webhookSecretName = "plexus-webhook-cert"
+)
+
+// hosts are the names the API server reaches the webhook by.
+func (c injectorConfig) hosts(namespace string) (webhookcert.Hosts, error) {
+	if c.URL == "" {
+		svc := c.Service + "." + namespace + ".svc"
+		return webhookcert.Hosts{svc, svc + ".cluster.local"}, nil
+	}
+	u, err := url.Parse(c.URL)
+	if err != nil || u.Scheme != "https" || u.Hostname() == "" {
+		return nil, fmt.Errorf("--webhook-url %q: want https://HOST[:PORT], the address the API server reaches this operator on", c.URL)
+	}
+	return webhookcert.Hosts{u.Hostname()}, nil
+}
+
+// webhookServer is the manager's webhook server; its certificate comes
+// from keeper, which setupInjector creates.
+func webhookServer(port int, keeper **webhookcert.Keeper) webhook.Server {
+	return webhook.NewServer(webhook.Options{Port: port, TLSOpts: []func(*tls.Config){func(c *tls.Config) {
+		c.MinVersion = tls.VersionTLS12
+		c.GetCertificate = func(h *tls.ClientHelloInfo) (*tls.Certificate, error) { return (*keeper).GetCertificate(h) }
+	}}})
+}
+
+// +kubebuilder:rbac:groups="",namespace=plexus-system,resources=secrets,verbs=get;create;update
+
+// setupInjector adds the certificate keeper, the injection webhook and
+// the reconciler of its MutatingWebhookConfiguration.
+func setupInjector(mgr ctrl.Manager, cfg config, keeper **webhookcert.Keeper) error {
+	ic := cfg.Injector
+	hosts, err := ic.hosts(cfg.Namespace)
+	if err != nil {
+		return err
+	}
+	xdsAddr := ic.ProxyXDSAddress
+	if xdsAddr == "" {
+		_, port, err := net.SplitHostPort(cfg.XDSAddr)
+		if err != nil {
+			return fmt.Errorf("--xds-address %q: %w", cfg.XDSAddr, err)
+		}
+		xdsAddr = net.JoinHostPort("plexus-operator."+cfg.Namespace+".svc", port)
+	}
+	r := &controllers.InjectorReconciler{
+		Client: mgr.GetClient(), Name: webhookConfigName, URL: ic.URL,
+		Service:           &admissionregistrationv1.ServiceReference{Namespace: cfg.Namespace, Name: ic.Service, Port: ptr.To[int32](443)},
+		ExcludeNamespaces: []string{cfg.Namespace, "kube-system", "kube-public", "kube-node-lease"},
+	}
+	*keeper = webhookcert.NewKeeper(webhookcert.Config{
+		Reader: mgr.GetAPIReader(), Writer: mgr.GetClient(),
+		Secret: client.ObjectKey{Namespace: cfg.Namespace, Name: webhookSecretName},
+		Hosts:  hosts, Elected: mgr.Elected(), OnBundleChange: r.BundleChanged,
+		Log: ctrl.Log.WithName("webhookcert"),
+	})
+	r.CABundle = (*keeper).CABundle
+	if err := mgr.Add(*keeper); err != nil {
+		return err
+	}
+	mgr.GetWebhookServer().Register(inject.Path, &webhook.Admission{Handler: &inject.Handler{
+		Config:  controllers.InjectionConfig(mgr.GetClient(), ic.ProxyImage, xdsAddr),
+		Decoder: admission.NewDecoder(mgr.GetScheme()),
+		Log:     ctrl.Log.WithName("injector"),
+	}})
+	if err := r.SetupWithManager(mgr); err != nil {
+		return fmt.Errorf("setting up the injector controller: %w", err)
+	}
+	return nil
+}
