@@ -50,7 +50,7 @@ func appPod(ns, name string, annotations map[string]string) *corev1.Pod {
 
 // waitForWebhook waits until the webhook configuration exists, trusts
 // the CA bundle the keeper serves with, and actually injects pods in the
-// namespace "shop".
+// namespace "injected".
 func waitForWebhook(t *testing.T) *admissionregistrationv1.MutatingWebhookConfiguration {
 	t.Helper()
 	cfg := &admissionregistrationv1.MutatingWebhookConfiguration{}
@@ -64,7 +64,7 @@ func waitForWebhook(t *testing.T) *admissionregistrationv1.MutatingWebhookConfig
 		return nil
 	})
 	testenv.Eventually(t, "a pod is injected", func() error {
-		pod := appPod("shop", "", nil)
+		pod := appPod("injected", "", nil)
 		pod.GenerateName = "probe-"
 		if err := env.Client.Create(context.Background(), pod); err != nil {
 			return err
@@ -80,7 +80,7 @@ func waitForWebhook(t *testing.T) *admissionregistrationv1.MutatingWebhookConfig
 
 func TestInjectorWebhook(t *testing.T) {
 	ctx := context.Background()
-	newNamespace(t, "shop", map[string]string{"mesh.plexus.dev/inject": "enabled"})
+	newNamespace(t, "injected", map[string]string{"mesh.plexus.dev/inject": "enabled"})
 	newNamespace(t, "legacy", nil)
 	mesh := &meshv1.Mesh{ObjectMeta: metav1.ObjectMeta{Name: "injector"}, Spec: meshv1.MeshSpec{ClusterName: "east", TrustDomain: "east.example"}}
 	if err := env.Client.Create(ctx, mesh); err != nil {
@@ -94,7 +94,7 @@ func TestInjectorWebhook(t *testing.T) {
 	}
 
 	t.Run("injected through the API server", func(t *testing.T) {
-		pod := appPod("shop", "reviews-v1-abc", nil)
+		pod := appPod("injected", "reviews-v1-abc", nil)
 		if err := env.Client.Create(ctx, pod); err != nil {
 			t.Fatal(err)
 		}
@@ -130,7 +130,7 @@ func TestInjectorWebhook(t *testing.T) {
 	})
 
 	t.Run("opted out", func(t *testing.T) {
-		pod := appPod("shop", "batch", map[string]string{inject.AnnotationInject: "false"})
+		pod := appPod("injected", "batch", map[string]string{inject.AnnotationInject: "false"})
 		if err := env.Client.Create(ctx, pod); err != nil {
 			t.Fatal(err)
 		}
@@ -150,7 +150,7 @@ func TestInjectorWebhook(t *testing.T) {
 	})
 
 	t.Run("bad annotations are refused with what to fix", func(t *testing.T) {
-		pod := appPod("shop", "bad", map[string]string{
+		pod := appPod("injected", "bad", map[string]string{
 			inject.AnnotationAppPorts:             "8080/websocket",
 			inject.AnnotationExcludeOutboundCIDRs: "10.0.0.0",
 			inject.AnnotationInject:               "yes",
@@ -179,7 +179,7 @@ func TestInjectorWebhook(t *testing.T) {
 			t.Fatal(err)
 		}
 		testenv.Eventually(t, "new image injected", func() error {
-			pod := appPod("shop", "", nil)
+			pod := appPod("injected", "", nil)
 			pod.GenerateName = "v2-"
 			if err := env.Client.Create(ctx, pod); err != nil {
 				return err
