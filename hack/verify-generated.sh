@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-generated=(api/v1alpha1/zz_generated.deepcopy.go config/crd/bases config/rbac)
+generated=(api/v1alpha1/zz_generated.deepcopy.go config/crd/bases config/rbac internal/identity/capb)
 before="$(mktemp -d)"
 trap 'rm -rf "$before"' EXIT
 for p in "${generated[@]}"; do
@@ -20,7 +20,7 @@ for p in "${generated[@]}"; do
     stale=1
   fi
 done
-for mod in . hack/tools/k8s hack/tools/etcd hack/tools/lint; do
+for mod in . hack/tools/k8s hack/tools/etcd hack/tools/lint hack/tools/proto; do
   if ! (cd "$mod" && go mod tidy -diff); then
     echo "verify-generated: $mod/go.mod or go.sum is not tidy: run 'go mod tidy' in $mod" >&2
     stale=1

@@ -37,6 +37,12 @@ type Proxy struct {
 	// configured is set once a configuration with listeners is in effect.
 	configured atomic.Bool
 	draining   atomic.Bool
+	// own are secrets the proxy obtained itself (its workload certificate
+	// and trust bundle); they take precedence over secrets sent by xDS.
+	own atomic.Pointer[map[string]*config.Secret]
+	// needsIdentity is set when the proxy must hold its own certificate
+	// before it is ready.
+	needsIdentity atomic.Bool
 }
 
 var _ listener.Env = (*Proxy)(nil)
@@ -59,7 +65,28 @@ func (p *Proxy) Snapshot() *config.Snapshot { return p.snapshot.Load() }
 func (p *Proxy) Routes(name string) *config.RouteTable { return p.snapshot.Load().Routes[name] }
 
 // Secret implements tlsconfig.Material: the current TLS secret by name.
-func (p *Proxy) Secret(name string) *config.Secret { return p.snapshot.Load().Secrets[name] }
+func (p *Proxy) Secret(name string) *config.Secret {
+	if own := p.own.Load(); own != nil {
+		if s := (*own)[name]; s != nil {
+			return s
+		}
+	}
+	return p.snapshot.Load().Secrets[name]
+}
+
+// ExpectIdentity makes the proxy unready until SetIdentity gives it a
+// certificate.
+func (p *Proxy) ExpectIdentity() { p.needsIdentity.Store(true) }
+
+// SetIdentity installs the proxy's own secrets, replacing the previous
+// ones; new handshakes use them at once.
+func (p *Proxy) SetIdentity(secrets ...*config.Secret) {
+	m := make(map[string]*config.Secret, len(secrets))
+	for _, s := range secrets {
+		m[s.Name] = s
+	}
+	p.own.Store(&m)
+}
 
 // Cluster implements listener.Env.
 func (p *Proxy) Cluster(name string) *upstream.Cluster { return (*p.clusters.Load())[name] }
@@ -234,6 +261,8 @@ func (p *Proxy) Ready() (bool, string) {
 		return false, "draining"
 	case !p.configured.Load():
 		return false, "no listeners configured yet"
+	case p.needsIdentity.Load() && p.own.Load() == nil:
+		return false, "no workload certificate yet"
 	}
 	return true, ""
 }

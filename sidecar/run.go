@@ -37,6 +37,9 @@ type Options struct {
 	// StatusAddress serves only /ready and /metrics, for kubelet probes
 	// and Prometheus on the pod's address; "" serves nothing.
 	StatusAddress string
+	// Identity is where the proxy gets its certificate; unset, it uses
+	// secrets from xDS or the bootstrap file.
+	Identity IdentityOptions
 	// DrainTimeout bounds in-flight requests after SIGTERM.
 	DrainTimeout time.Duration
 	Log          *slog.Logger
@@ -76,6 +79,16 @@ func Run(ctx context.Context, o Options) error {
 	if b.Static != nil && len(b.Static.Raw) > 0 {
 		if err := p.Apply(b.Static); err != nil {
 			return fmt.Errorf("applying the bootstrap's static resources: %w", err)
+		}
+	}
+
+	stopIdentity := func() {}
+	identityCtx, cancelIdentity := context.WithCancel(context.Background())
+	defer cancelIdentity()
+	if o.Identity.CAAddress != "" {
+		var err error
+		if stopIdentity, err = startIdentity(identityCtx, o.Identity, p, m, o.Log); err != nil {
+			return err
 		}
 	}
 
@@ -121,6 +134,8 @@ func Run(ctx context.Context, o Options) error {
 	err = p.Shutdown(drainCtx)
 	stopXDS()
 	<-xdsDone
+	cancelIdentity()
+	stopIdentity()
 	_ = adminSrv.Shutdown(drainCtx)
 	if statusSrv != nil {
 		_ = statusSrv.Shutdown(drainCtx)

@@ -43,8 +43,8 @@ const (
 // hosts are the names the API server reaches the webhook by.
 func (c injectorConfig) hosts(namespace string) (webhookcert.Hosts, error) {
 	if c.URL == "" {
-		svc := c.Service + "." + namespace + ".svc"
-		return webhookcert.Hosts{svc, svc + ".cluster.local"}, nil
+		cfg := config{Namespace: namespace}
+		return cfg.serviceHosts(c.Service), nil
 	}
 	u, err := url.Parse(c.URL)
 	if err != nil || u.Scheme != "https" || u.Hostname() == "" {

@@ -7,13 +7,16 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"path/filepath"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/spiffe/go-spiffe/v2/spiffeid"
 	"google.golang.org/grpc"
 
+	"github.com/plexus-mesh/plexus/internal/identity"
 	"github.com/plexus-mesh/plexus/internal/local"
 	"github.com/plexus-mesh/plexus/internal/version"
 	"github.com/plexus-mesh/plexus/internal/xds/ads"
@@ -26,7 +29,16 @@ func runLocal(ctx context.Context, dir string, cfg config, log *slog.Logger) err
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	var provider *local.Provider
 	server := ads.New(ads.Config{Log: log, Registerer: reg, ProxiesChanged: func() { provider.ProxiesChanged() }})
-	provider = local.New(local.Config{Dir: dir, Proxies: server.ProxyMetadata, Publisher: server, Log: log})
+	caDir := cfg.CADir
+	if caDir == "" {
+		caDir = filepath.Join(dir, ".ca")
+	}
+	authority := identity.NewAuthority(func(_ context.Context, td spiffeid.TrustDomain) (*identity.CA, error) {
+		return identity.LoadOrCreateFiles(caDir, td, time.Now())
+	})
+	provider = local.New(local.Config{Dir: dir, Proxies: server.ProxyMetadata, Publisher: publishers{followMesh{authority, log}, server}, Log: log})
+	ca := &caServer{authority: authority, authn: localJoinTokens{dir: caDir, authority: authority}, addr: cfg.CAAddr,
+		hosts: []string{"127.0.0.1", "localhost"}, log: log.With("component", "ca"), reg: reg}
 
 	ln, err := (&net.ListenConfig{}).Listen(ctx, "tcp", cfg.XDSAddr)
 	if err != nil {
@@ -34,8 +46,11 @@ func runLocal(ctx context.Context, dir string, cfg config, log *slog.Logger) err
 	}
 	g := grpc.NewServer()
 	server.Register(g)
-	errs := make(chan error, 3)
+	errs := make(chan error, 4)
 	go func() { errs <- g.Serve(ln) }()
+	caCtx, stopCA := context.WithCancel(ctx)
+	defer stopCA()
+	go func() { errs <- ca.Start(caCtx) }()
 	go server.Run(ctx)
 	go func() { errs <- provider.Run(ctx) }()
 

@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -10,11 +12,15 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	"github.com/spiffe/go-spiffe/v2/spiffeid"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 
+	"github.com/plexus-mesh/plexus/internal/identity"
 	"github.com/plexus-mesh/plexus/internal/testenv"
 	"github.com/plexus-mesh/plexus/internal/xds/nodemeta"
 	proxyconfig "github.com/plexus-mesh/plexus/sidecar/config"
@@ -49,6 +55,7 @@ func TestLocalMode(t *testing.T) {
 	cfg := defaultConfig()
 	cfg.MetricsAddr = "0"
 	cfg.XDSAddr = fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
+	cfg.CAAddr = fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
 	if err := runLocal(context.Background(), empty, cfg, log); err == nil || !strings.Contains(err.Error(), "no Mesh in") {
 		t.Fatalf("an empty directory: %v, want it to say a Mesh is missing", err)
 	}
@@ -99,4 +106,34 @@ func TestLocalMode(t *testing.T) {
 		}
 		return nil
 	})
+
+	// The CA issues certificates for join tokens minted with the key it
+	// keeps beside its root, over TLS verified with that root.
+	caDir := filepath.Join(dir, ".ca")
+	roots, err := os.ReadFile(filepath.Join(caDir, identity.FileRoots))
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, err := identity.JoinKey(caDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	token, err := identity.MintJoinToken(key, spiffeid.RequireFromString("spiffe://east.example/ns/shop/sa/reviews"), time.Hour, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(roots)
+	caConn, err := grpc.NewClient(cfg.CAAddr, grpc.WithTransportCredentials(credentials.NewTLS(&tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12})))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer caConn.Close()
+	svid, err := identity.NewClient(identity.ClientConfig{Conn: caConn, Log: log, Credential: func() (string, error) { return token, nil }}).Fetch(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if svid.ID.String() != "spiffe://east.example/ns/shop/sa/reviews" || time.Until(svid.NotAfter()) < 23*time.Hour {
+		t.Fatalf("issued %s until %s, want the token's identity for the default 24h", svid.ID, svid.NotAfter())
+	}
 }

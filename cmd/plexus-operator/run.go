@@ -9,10 +9,12 @@ import (
 
 	"github.com/go-logr/logr"
 	"github.com/spf13/pflag"
+	"github.com/spiffe/go-spiffe/v2/spiffeid"
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 	"sigs.k8s.io/controller-runtime/pkg/metrics/filters"
@@ -20,6 +22,9 @@ import (
 
 	meshv1 "github.com/plexus-mesh/plexus/api/v1alpha1"
 	"github.com/plexus-mesh/plexus/controllers"
+	"github.com/plexus-mesh/plexus/internal/identity"
+	"github.com/plexus-mesh/plexus/internal/identity/kube"
+	"github.com/plexus-mesh/plexus/internal/inject"
 	"github.com/plexus-mesh/plexus/internal/version"
 	"github.com/plexus-mesh/plexus/internal/webhookcert"
 	"github.com/plexus-mesh/plexus/internal/xds/ads"
@@ -41,6 +46,14 @@ type config struct {
 	LeaderElectionNamespace string
 	// XDSAddr serves the aggregated xDS API to proxies.
 	XDSAddr string
+	// CAAddr serves the certificate service (TLS) to proxies.
+	CAAddr string
+	// CAHosts are more names the certificate service's TLS certificate
+	// carries, besides plexus-operator.<namespace>.svc.
+	CAHosts []string
+	// CADir keeps the CA's root and key in local mode. Unset: .ca in the
+	// configuration directory.
+	CADir string
 	// Namespace is the operator's own namespace: its Secrets live there
 	// and its pods are never injected.
 	Namespace string
@@ -50,7 +63,7 @@ type config struct {
 
 func defaultConfig() config {
 	return config{
-		MetricsAddr: ":8080", ProbeAddr: ":8081", XDSAddr: ":15010", Namespace: "plexus-system",
+		MetricsAddr: ":8080", ProbeAddr: ":8081", XDSAddr: ":15010", CAAddr: ":15012", Namespace: "plexus-system",
 		Injector: injectorConfig{Port: 9443, Service: "plexus-operator-webhook", ProxyImage: "ghcr.io/plexus-mesh/plexus-proxy:" + version.Get().ImageTag()},
 	}
 }
@@ -62,12 +75,24 @@ func (c *config) bindFlags(fs *pflag.FlagSet) {
 	fs.BoolVar(&c.LeaderElect, "leader-elect", c.LeaderElect, "elect a leader so that only one of several replicas reconciles")
 	fs.StringVar(&c.XDSAddr, "xds-address", c.XDSAddr, "address to serve xDS (ADS over gRPC) to proxies on")
 	fs.StringVar(&c.LeaderElectionNamespace, "leader-election-namespace", c.LeaderElectionNamespace, "namespace of the leader election Lease (default: the operator's namespace)")
+	fs.StringVar(&c.CAAddr, "ca-address", c.CAAddr, "address to serve the certificate service (gRPC over TLS) to proxies on")
+	fs.StringSliceVar(&c.CAHosts, "ca-hosts", c.CAHosts, "more host names or IPs in the certificate service's TLS certificate, for proxies that reach it by another name")
+	fs.StringVar(&c.CADir, "ca-dir", c.CADir, "local mode: directory keeping the CA's root, key and join token key (default: .ca in the --local directory)")
 	fs.StringVar(&c.Namespace, "namespace", c.Namespace, "the operator's namespace: it keeps its Secrets there and never injects its pods (in a pod, set it from the downward API)")
 	fs.IntVar(&c.Injector.Port, "webhook-port", c.Injector.Port, "port of the sidecar injection webhook; 0 turns injection off")
 	fs.StringVar(&c.Injector.Service, "webhook-service", c.Injector.Service, "Service in the operator's namespace that the API server calls the webhook through (port 443)")
 	fs.StringVar(&c.Injector.URL, "webhook-url", c.Injector.URL, "call the webhook at this https URL instead of through --webhook-service (an operator outside the cluster)")
 	fs.StringVar(&c.Injector.ProxyImage, "proxy-image", c.Injector.ProxyImage, "sidecar image injected unless the Mesh sets injection.proxyImage")
 	fs.StringVar(&c.Injector.ProxyXDSAddress, "proxy-xds-address", c.Injector.ProxyXDSAddress, "control plane address injected proxies dial (default plexus-operator.<namespace>.svc:<xDS port>)")
+}
+
+// caSecretName holds the mesh CA in the operator's namespace.
+const caSecretName = "plexus-ca"
+
+// serviceHosts are the DNS names of a Service in the operator's namespace.
+func (c *config) serviceHosts(service string) []string {
+	svc := service + "." + c.Namespace + ".svc"
+	return []string{svc, svc + ".cluster.local"}
 }
 
 // +kubebuilder:rbac:groups=coordination.k8s.io,resources=leases,verbs=get;list;watch;create;update;patch;delete
@@ -109,11 +134,25 @@ func run(ctx context.Context, restConfig *rest.Config, cfg config) error {
 	if err != nil {
 		return fmt.Errorf("creating the controller manager: %w", err)
 	}
-	server := ads.New(ads.Config{Log: slog.New(logr.ToSlogHandler(ctrl.Log.WithName("xds"))), Registerer: ctrlmetrics.Registry})
+	slogger := slog.New(logr.ToSlogHandler(ctrl.Log))
+	server := ads.New(ads.Config{Log: slogger.With("component", "xds"), Registerer: ctrlmetrics.Registry})
 	if err := (&controllers.MeshReconciler{Client: mgr.GetClient(), Proxies: server}).SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("setting up the Mesh controller: %w", err)
 	}
-	if err := addXDS(mgr, server, cfg.XDSAddr); err != nil {
+	authority := identity.NewAuthority(kube.SecretLoader(mgr.GetAPIReader(), mgr.GetClient(), client.ObjectKey{Namespace: cfg.Namespace, Name: caSecretName}))
+	if err := addXDS(mgr, server, publishers{followMesh{authority, slogger.With("component", "ca")}, server}, cfg.XDSAddr); err != nil {
+		return err
+	}
+	if err := mgr.Add(&caServer{
+		authority: authority, addr: cfg.CAAddr, hosts: append(cfg.serviceHosts("plexus-operator"), cfg.CAHosts...),
+		log: slogger.With("component", "ca"), reg: ctrlmetrics.Registry,
+		authn: &kube.TokenReviews{Client: mgr.GetClient(), Audience: inject.TokenAudience, TrustDomain: func() (spiffeid.TrustDomain, bool) {
+			if ca := authority.CA(); ca != nil {
+				return ca.TrustDomain(), true
+			}
+			return spiffeid.TrustDomain{}, false
+		}},
+	}); err != nil {
 		return err
 	}
 	if cfg.Injector.Port != 0 {

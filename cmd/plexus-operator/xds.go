@@ -18,12 +18,12 @@ import (
 // addXDS adds the xDS server and the Kubernetes provider that feeds it.
 // Every replica serves xDS (proxies may connect to any), so it runs
 // without leader election.
-func addXDS(mgr ctrl.Manager, server *ads.Server, addr string) error {
+func addXDS(mgr ctrl.Manager, server *ads.Server, publisher controllers.Publisher, addr string) error {
 	gateway := controllers.GatewayAPIInstalled(mgr.GetRESTMapper())
 	if !gateway {
 		ctrl.Log.Info("the Gateway API CRDs are not installed: HTTPRoutes and GRPCRoutes are ignored until they are")
 	}
-	if err := (&controllers.MeshConfigReconciler{Client: mgr.GetClient(), Publisher: server, GatewayAPI: gateway}).SetupWithManager(mgr); err != nil {
+	if err := (&controllers.MeshConfigReconciler{Client: mgr.GetClient(), Publisher: publisher, GatewayAPI: gateway}).SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("setting up the mesh config controller: %w", err)
 	}
 	return mgr.Add(xdsRunnable{server: server, addr: addr})

@@ -51,6 +51,21 @@ type Settings struct {
 	NamespaceMTLS map[string]MTLSMode `json:"namespaceMTLS,omitempty"`
 	// Traffic is the resilience every service gets by default.
 	Traffic Traffic `json:"traffic"`
+	// CertificateTTL is the lifetime of workload certificates the
+	// built-in CA issues; 0 means the default, 24h.
+	CertificateTTL time.Duration `json:"certificateTTL,omitempty"`
+}
+
+// DefaultCertificateTTL is the workload certificate lifetime unless the
+// Mesh sets another.
+const DefaultCertificateTTL = 24 * time.Hour
+
+// WorkloadCertificateTTL is the lifetime of workload certificates.
+func (s *Settings) WorkloadCertificateTTL() time.Duration {
+	if s.CertificateTTL > 0 {
+		return s.CertificateTTL
+	}
+	return DefaultCertificateTTL
 }
 
 // MTLSFor returns the mode in effect in a namespace.

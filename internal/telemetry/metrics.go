@@ -136,6 +136,15 @@ var (
 		Help:   "xDS updates received by the proxy, by resource type and result (ack or nack).",
 		Labels: []string{LabelType, LabelResult},
 	}
+	ProxyCertificateExpiry = Metric{
+		Name: "plexus_proxy_certificate_expiry_timestamp_seconds", Kind: Gauge,
+		Help: "When the proxy's workload certificate expires, in Unix seconds; 0 before it has one. Alert when it comes near: renewal keeps failing.",
+	}
+	ProxyCertificateRenewals = Metric{
+		Name: "plexus_proxy_certificate_renewals_total", Kind: Counter,
+		Help:   "Attempts to obtain a workload certificate, by result (success or failure).",
+		Labels: []string{LabelResult},
+	}
 )
 
 // Control plane metrics.
@@ -159,11 +168,20 @@ var (
 		Help:   "xDS updates proxies refused, by resource type.",
 		Labels: []string{LabelType},
 	}
+	CertificatesIssued = Metric{
+		Name: "plexus_ca_certificates_issued_total", Kind: Counter,
+		Help:   "Certificate requests the CA answered, by result (issued, unauthenticated, refused or error).",
+		Labels: []string{LabelResult},
+	}
+	CARootExpiry = Metric{
+		Name: "plexus_ca_root_expiry_timestamp_seconds", Kind: Gauge,
+		Help: "When the CA's signing certificate expires, in Unix seconds.",
+	}
 )
 
 // ControlPlane returns every metric the control plane publishes.
 func ControlPlane() []Metric {
-	return []Metric{XDSConnectedProxies, XDSPushDuration, XDSPushSize, XDSNACKs}
+	return []Metric{XDSConnectedProxies, XDSPushDuration, XDSPushSize, XDSNACKs, CertificatesIssued, CARootExpiry}
 }
 
 // Proxies returns every metric a proxy publishes.
@@ -173,6 +191,7 @@ func Proxies() []Metric {
 		TCPConnectionsOpened, TCPConnectionsClosed, TCPSentBytes, TCPReceivedBytes,
 		UpstreamRetries, UpstreamTimeouts, OutlierEjections, OutlierEjectedEndpoints,
 		CircuitBreakerOverflows, LocalReplies, ProxyXDSConnected, ProxyConfigUpdates,
+		ProxyCertificateExpiry, ProxyCertificateRenewals,
 	}
 }
 

@@ -6,6 +6,7 @@ package metrics
 import (
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -32,8 +33,9 @@ type Metrics struct {
 
 	requests, retries, timeouts, ejections, overflows, localReplies *prometheus.CounterVec
 	tcpOpened, tcpClosed, tcpSent, tcpReceived, configUpdates       *prometheus.CounterVec
+	certRenewals                                                    *prometheus.CounterVec
 	duration                                                        *prometheus.HistogramVec
-	ejected, xdsConnected                                           *prometheus.GaugeVec
+	ejected, xdsConnected, certExpiry                               *prometheus.GaugeVec
 }
 
 var (
@@ -62,14 +64,28 @@ func New(self Workload) *Metrics {
 		tcpReceived:   telemetry.TCPReceivedBytes.CounterVec(),
 		configUpdates: telemetry.ProxyConfigUpdates.CounterVec(),
 		xdsConnected:  telemetry.ProxyXDSConnected.GaugeVec(),
+		certRenewals:  telemetry.ProxyCertificateRenewals.CounterVec(),
+		certExpiry:    telemetry.ProxyCertificateExpiry.GaugeVec(),
 	}
 	m.Registry.MustRegister(
 		m.requests, m.duration, m.retries, m.timeouts, m.ejections, m.ejected, m.overflows,
 		m.localReplies, m.tcpOpened, m.tcpClosed, m.tcpSent, m.tcpReceived, m.configUpdates, m.xdsConnected,
+		m.certRenewals, m.certExpiry,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
 	m.xdsConnected.WithLabelValues().Set(0)
+	m.certExpiry.WithLabelValues().Set(0)
 	return m
+}
+
+// CertificateFetched implements identity.ClientObserver.
+func (m *Metrics) CertificateFetched(err error, notAfter time.Time) {
+	if err != nil {
+		m.certRenewals.WithLabelValues("failure").Inc()
+		return
+	}
+	m.certRenewals.WithLabelValues("success").Inc()
+	m.certExpiry.WithLabelValues().Set(float64(notAfter.Unix()))
 }
 
 // edge returns the edge labels of traffic in dir to or from cluster c.

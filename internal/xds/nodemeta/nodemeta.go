@@ -1,7 +1,8 @@
 // Package nodemeta is the contract between a proxy and the control plane
 // about who the proxy is: the xDS node metadata a proxy sends when it
 // connects (workload, namespace, service account, cluster, the ports its
-// application serves) and how it is encoded.
+// application serves) and how it is encoded, and the names of the secrets
+// the proxy holds.
 package nodemeta
 
 import (

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/plexus-mesh/plexus/internal/model"
+	"github.com/plexus-mesh/plexus/internal/xds/nodemeta"
 )
 
 // Well-known ports and names, shared with "plexus-proxy init".
@@ -18,8 +19,8 @@ const (
 
 	// CertificateSecret and RootSecret are the SDS names of the proxy's
 	// own certificate and its trust domain's roots.
-	CertificateSecret = "default"
-	RootSecret        = "ROOTCA"
+	CertificateSecret = nodemeta.CertificateSecret
+	RootSecret        = nodemeta.RootSecret
 )
 
 // defaultConnectTimeout bounds connections to the local application and

@@ -1,0 +1,174 @@
+package identity
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/spiffe/go-spiffe/v2/spiffeid"
+	"google.golang.org/grpc"
+
+	"github.com/plexus-mesh/plexus/internal/identity/capb"
+)
+
+// SVID is a workload's certificate, key and trust bundle.
+type SVID struct {
+	ID     spiffeid.ID
+	Chain  []*x509.Certificate
+	Key    *ecdsa.PrivateKey
+	Bundle []*x509.Certificate
+}
+
+// NotAfter is when the certificate expires.
+func (s *SVID) NotAfter() time.Time { return s.Chain[0].NotAfter }
+
+// renewAt is half of the certificate's life: time enough for many retries
+// before it expires.
+func (s *SVID) renewAt() time.Time {
+	c := s.Chain[0]
+	return c.NotBefore.Add(c.NotAfter.Sub(c.NotBefore) / 2)
+}
+
+// ClientObserver is told about every attempt to obtain a certificate.
+type ClientObserver interface {
+	CertificateFetched(err error, notAfter time.Time)
+}
+
+// ClientConfig configures a Client.
+type ClientConfig struct {
+	// Conn reaches the certificate service, over TLS.
+	Conn grpc.ClientConnInterface
+	// Credential returns the current proof of identity; it is read again
+	// for every request, since projected tokens are rotated on disk.
+	Credential func() (string, error)
+	Observer   ClientObserver
+	Log        *slog.Logger
+	// Now is the clock. Default: time.Now.
+	Now func() time.Time
+	// MinBackoff and MaxBackoff bound the wait between failed attempts.
+	// Defaults: 1s and 30s.
+	MinBackoff, MaxBackoff time.Duration
+}
+
+// Client obtains a workload's certificate and renews it at half life.
+type Client struct {
+	cfg ClientConfig
+	ca  capb.CertificatesClient
+}
+
+// NewClient returns a Client; Run runs it.
+func NewClient(cfg ClientConfig) *Client {
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.MinBackoff == 0 {
+		cfg.MinBackoff = time.Second
+	}
+	if cfg.MaxBackoff == 0 {
+		cfg.MaxBackoff = 30 * time.Second
+	}
+	return &Client{cfg: cfg, ca: capb.NewCertificatesClient(cfg.Conn)}
+}
+
+// Fetch makes a new key and asks the CA to certify it.
+func (c *Client) Fetch(ctx context.Context) (*SVID, error) {
+	cred, err := c.cfg.Credential()
+	if err != nil {
+		return nil, fmt.Errorf("reading the credential: %w", err)
+	}
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, err
+	}
+	csr, err := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{}, key)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := c.ca.Sign(ctx, &capb.SignRequest{Csr: csr, Credential: cred})
+	if err != nil {
+		return nil, fmt.Errorf("certificate request: %w", err)
+	}
+	return parseResponse(resp, key)
+}
+
+func parseResponse(resp *capb.SignResponse, key *ecdsa.PrivateKey) (*SVID, error) {
+	parse := func(ders [][]byte) ([]*x509.Certificate, error) {
+		out := make([]*x509.Certificate, 0, len(ders))
+		for _, d := range ders {
+			c, err := x509.ParseCertificate(d)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, c)
+		}
+		return out, nil
+	}
+	chain, err := parse(resp.GetCertChain())
+	if err != nil {
+		return nil, fmt.Errorf("the CA's certificate chain: %w", err)
+	}
+	bundle, err := parse(resp.GetTrustBundle())
+	if err != nil {
+		return nil, fmt.Errorf("the CA's trust bundle: %w", err)
+	}
+	if len(chain) == 0 || len(bundle) == 0 {
+		return nil, errors.New("the CA answered without a certificate or a trust bundle")
+	}
+	if !key.PublicKey.Equal(chain[0].PublicKey) {
+		return nil, errors.New("the CA certified another key")
+	}
+	id, err := spiffeid.FromString(resp.GetSpiffeId())
+	if err != nil {
+		return nil, fmt.Errorf("the CA answered with SPIFFE ID %q: %w", resp.GetSpiffeId(), err)
+	}
+	return &SVID{ID: id, Chain: chain, Key: key, Bundle: bundle}, nil
+}
+
+// Run obtains a certificate, hands it to use, and renews it at half life
+// until ctx ends. Failures are retried with backoff; the certificate in
+// use stays until it is replaced.
+func (c *Client) Run(ctx context.Context, use func(*SVID)) {
+	backoff := c.cfg.MinBackoff
+	var current *SVID
+	for {
+		svid, err := c.Fetch(ctx)
+		if c.cfg.Observer != nil {
+			var notAfter time.Time
+			if svid != nil {
+				notAfter = svid.NotAfter()
+			}
+			c.cfg.Observer.CertificateFetched(err, notAfter)
+		}
+		var wait time.Duration
+		if err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			attrs := []any{"error", err, "retry in", backoff}
+			if current != nil {
+				attrs = append(attrs, "current expires", current.NotAfter())
+			}
+			c.cfg.Log.Warn("could not obtain a workload certificate", attrs...)
+			wait = backoff
+			backoff = min(backoff*2, c.cfg.MaxBackoff)
+		} else {
+			current, backoff = svid, c.cfg.MinBackoff
+			use(svid)
+			c.cfg.Log.Info("workload certificate", "id", svid.ID.String(), "expires", svid.NotAfter())
+			wait = svid.renewAt().Sub(c.cfg.Now())
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-t.C:
+		}
+	}
+}

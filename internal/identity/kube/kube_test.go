@@ -1,0 +1,82 @@
+package kube
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/spiffe/go-spiffe/v2/spiffeid"
+	authnv1 "k8s.io/api/authentication/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/plexus-mesh/plexus/internal/testenv"
+)
+
+var td = spiffeid.RequireTrustDomainFromString("east.example")
+
+func TestAgainstTheAPIServer(t *testing.T) {
+	env, err := testenv.Start()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = env.Stop() })
+	ctx := context.Background()
+	c := env.Client
+	if err := c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "shop"}}); err != nil {
+		t.Fatal(err)
+	}
+	sa := &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "reviews"}}
+	if err := c.Create(ctx, sa); err != nil {
+		t.Fatal(err)
+	}
+	token := func(audience string) string {
+		req := &authnv1.TokenRequest{Spec: authnv1.TokenRequestSpec{Audiences: []string{audience}}}
+		if err := c.SubResource("token").Create(ctx, sa, req); err != nil {
+			t.Fatal(err)
+		}
+		return req.Status.Token
+	}
+
+	t.Run("TokenReview", func(t *testing.T) {
+		reviews := &TokenReviews{Client: c, Audience: "plexus", TrustDomain: func() (spiffeid.TrustDomain, bool) { return td, true }}
+		id, err := reviews.Authenticate(ctx, token("plexus"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if id.String() != "spiffe://east.example/ns/shop/sa/reviews" {
+			t.Fatalf("identity %s", id)
+		}
+		// A token for another audience (say, the API server's own) is not
+		// a credential for the CA.
+		if _, err := reviews.Authenticate(ctx, token("https://kubernetes.default.svc")); err == nil || !strings.Contains(err.Error(), "does not accept the token") {
+			t.Fatalf("a token for another audience: %v", err)
+		}
+		if _, err := reviews.Authenticate(ctx, "garbage"); err == nil {
+			t.Fatal("a garbage token was accepted")
+		}
+	})
+
+	t.Run("CA Secret", func(t *testing.T) {
+		if err := c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "plexus-system"}}); err != nil {
+			t.Fatal(err)
+		}
+		key := client.ObjectKey{Namespace: "plexus-system", Name: "plexus-ca"}
+		load := SecretLoader(c, c, key)
+		first, err := load(ctx, td)
+		if err != nil {
+			t.Fatal(err)
+		}
+		again, err := load(ctx, td)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !first.Roots()[0].Equal(again.Roots()[0]) {
+			t.Fatal("a second load made a new root instead of reading the Secret")
+		}
+		if _, err := load(ctx, spiffeid.RequireTrustDomainFromString("west.example")); err == nil || !strings.Contains(err.Error(), "holds the CA of spiffe://east.example") {
+			t.Fatalf("loading for another trust domain: %v", err)
+		}
+	})
+}
