@@ -78,7 +78,8 @@ func (r *MeshConfigReconciler) Reconcile(ctx context.Context, _ ctrl.Request) (c
 		}
 	}
 	cluster := kube.Cluster{Name: settings.ClusterName, TrustDomain: settings.TrustDomain}
-	m := &model.Mesh{Settings: settings, Services: kube.Services(cluster, svcs.Items, slices.Items, pods.Items), Workloads: kube.Workloads(pods.Items)}
+	services := kube.Services(cluster, svcs.Items, slices.Items, pods.Items)
+	m := &model.Mesh{Settings: settings, Services: services, Workloads: kube.Workloads(pods.Items, services)}
 	var errs []error
 	policies := map[model.NamespacedName]*meshv1.TrafficPolicy{}
 	for i := range tps.Items {

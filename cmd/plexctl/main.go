@@ -16,7 +16,7 @@ func newRootCommand() *cobra.Command {
 		Short:        "Inspect and operate a Plexus mesh",
 		SilenceUsage: true,
 	}
-	root.AddCommand(version.Command("plexctl"))
+	root.AddCommand(version.Command("plexctl"), newJoinTokenCommand())
 	return root
 }
 

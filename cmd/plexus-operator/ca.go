@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -34,7 +33,7 @@ type caServer struct {
 func (c *caServer) NeedLeaderElection() bool { return false }
 
 func (c *caServer) Start(ctx context.Context) error {
-	ln, err := (&net.ListenConfig{}).Listen(ctx, "tcp", c.addr)
+	ln, err := listenGRPC(ctx, c.addr)
 	if err != nil {
 		return fmt.Errorf("CA address %s: %w (choose another with --ca-address)", c.addr, err)
 	}

@@ -40,7 +40,7 @@ func runLocal(ctx context.Context, dir string, cfg config, log *slog.Logger) err
 	ca := &caServer{authority: authority, authn: localJoinTokens{dir: caDir, authority: authority}, addr: cfg.CAAddr,
 		hosts: []string{"127.0.0.1", "localhost"}, log: log.With("component", "ca"), reg: reg}
 
-	ln, err := (&net.ListenConfig{}).Listen(ctx, "tcp", cfg.XDSAddr)
+	ln, err := listenGRPC(ctx, cfg.XDSAddr)
 	if err != nil {
 		return fmt.Errorf("xDS address %s: %w (choose another with --xds-address)", cfg.XDSAddr, err)
 	}

@@ -19,6 +19,7 @@ import (
 	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 	"sigs.k8s.io/controller-runtime/pkg/metrics/filters"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+	gwapiv1 "sigs.k8s.io/gateway-api/apis/v1"
 
 	meshv1 "github.com/plexus-mesh/plexus/api/v1alpha1"
 	"github.com/plexus-mesh/plexus/controllers"
@@ -73,9 +74,9 @@ func (c *config) bindFlags(fs *pflag.FlagSet) {
 	fs.BoolVar(&c.MetricsSecure, "metrics-secure", c.MetricsSecure, "serve metrics over HTTPS to authenticated, authorized callers only")
 	fs.StringVar(&c.ProbeAddr, "health-probe-bind-address", c.ProbeAddr, "address to serve /healthz and /readyz on")
 	fs.BoolVar(&c.LeaderElect, "leader-elect", c.LeaderElect, "elect a leader so that only one of several replicas reconciles")
-	fs.StringVar(&c.XDSAddr, "xds-address", c.XDSAddr, "address to serve xDS (ADS over gRPC) to proxies on")
+	fs.StringVar(&c.XDSAddr, "xds-address", c.XDSAddr, "address to serve xDS (ADS over gRPC) to proxies on: host:port, or unix:///path")
 	fs.StringVar(&c.LeaderElectionNamespace, "leader-election-namespace", c.LeaderElectionNamespace, "namespace of the leader election Lease (default: the operator's namespace)")
-	fs.StringVar(&c.CAAddr, "ca-address", c.CAAddr, "address to serve the certificate service (gRPC over TLS) to proxies on")
+	fs.StringVar(&c.CAAddr, "ca-address", c.CAAddr, "address to serve the certificate service (gRPC over TLS) to proxies on: host:port, or unix:///path")
 	fs.StringSliceVar(&c.CAHosts, "ca-hosts", c.CAHosts, "more host names or IPs in the certificate service's TLS certificate, for proxies that reach it by another name")
 	fs.StringVar(&c.CADir, "ca-dir", c.CADir, "local mode: directory keeping the CA's root, key and join token key (default: .ca in the --local directory)")
 	fs.StringVar(&c.Namespace, "namespace", c.Namespace, "the operator's namespace: it keeps its Secrets there and never injects its pods (in a pod, set it from the downward API)")
@@ -108,6 +109,9 @@ func run(ctx context.Context, restConfig *rest.Config, cfg config) error {
 		return err
 	}
 	if err := meshv1.AddToScheme(scheme); err != nil {
+		return err
+	}
+	if err := gwapiv1.Install(scheme); err != nil {
 		return err
 	}
 	metrics := metricsserver.Options{BindAddress: cfg.MetricsAddr, SecureServing: cfg.MetricsSecure}

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"net"
 	"time"
 
 	"google.golang.org/grpc"
@@ -39,7 +38,7 @@ var _ manager.LeaderElectionRunnable = xdsRunnable{}
 func (xdsRunnable) NeedLeaderElection() bool { return false }
 
 func (x xdsRunnable) Start(ctx context.Context) error {
-	ln, err := (&net.ListenConfig{}).Listen(ctx, "tcp", x.addr)
+	ln, err := listenGRPC(ctx, x.addr)
 	if err != nil {
 		return fmt.Errorf("xDS address %s: %w (choose another with --xds-address)", x.addr, err)
 	}

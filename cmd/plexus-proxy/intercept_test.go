@@ -10,94 +10,13 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/plexus-mesh/plexus/internal/testenv"
+	"github.com/plexus-mesh/plexus/internal/testenv/netlab"
 )
-
-// netns is a network namespace the test created.
-type netns struct{ name string }
-
-func run(t *testing.T, args ...string) string {
-	t.Helper()
-	out, err := exec.CommandContext(context.Background(), args[0], args[1:]...).CombinedOutput()
-	if err != nil {
-		t.Fatalf("%s: %v\n%s", strings.Join(args, " "), err, out)
-	}
-	return string(out)
-}
-
-func newNetns(t *testing.T, name string) *netns {
-	t.Helper()
-	_ = exec.CommandContext(context.Background(), "ip", "netns", "del", name).Run()
-	run(t, "ip", "netns", "add", name)
-	t.Cleanup(func() { _ = exec.CommandContext(context.Background(), "ip", "netns", "del", name).Run() })
-	n := &netns{name: name}
-	n.exec(t, "ip", "link", "set", "lo", "up")
-	return n
-}
-
-func (n *netns) exec(t *testing.T, args ...string) string {
-	t.Helper()
-	return run(t, append([]string{"ip", "netns", "exec", n.name}, args...)...)
-}
-
-// do runs f on an OS thread switched into the namespace: sockets and
-// processes it creates live there.
-func (n *netns) do(t *testing.T, f func()) {
-	t.Helper()
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		runtime.LockOSThread() // never unlocked: the thread dies with the goroutine
-		target, err := os.Open(filepath.Join("/var/run/netns", n.name))
-		if err != nil {
-			t.Error(err)
-			return
-		}
-		defer target.Close()
-		if err := unix.Setns(int(target.Fd()), unix.CLONE_NEWNET); err != nil {
-			t.Error(err)
-			return
-		}
-		f()
-	}()
-	<-done
-}
-
-func (n *netns) listen(t *testing.T, addr string) net.Listener {
-	t.Helper()
-	var ln net.Listener
-	n.do(t, func() {
-		var err error
-		if ln, err = (&net.ListenConfig{}).Listen(context.Background(), "tcp", addr); err != nil {
-			t.Error(err)
-		}
-	})
-	if ln == nil {
-		t.FailNow()
-	}
-	t.Cleanup(func() { _ = ln.Close() })
-	return ln
-}
-
-// client returns an HTTP client whose connections are made in the
-// namespace, as the application's would be.
-func (n *netns) client(t *testing.T) *http.Client {
-	dial := func(ctx context.Context, network, addr string) (net.Conn, error) {
-		var c net.Conn
-		var err error
-		n.do(t, func() { c, err = (&net.Dialer{Timeout: 5 * time.Second}).DialContext(ctx, network, addr) })
-		return c, err
-	}
-	return &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{DialContext: dial, DisableKeepAlives: true}}
-}
 
 const interceptBootstrap = `
 static_resources:
@@ -143,7 +62,7 @@ static_resources:
   - name: svc
     type: STATIC
     connect_timeout: 2s
-    load_assignment: {cluster_name: svc, endpoints: [{lb_endpoints: [{endpoint: {address: {socket_address: {address: 10.98.0.1, port_value: 9090}}}}]}]}
+    load_assignment: {cluster_name: svc, endpoints: [{lb_endpoints: [{endpoint: {address: {socket_address: {address: %[3]s, port_value: 9090}}}}]}]}
 `
 
 func hcm(stat, route string) string {
@@ -157,26 +76,10 @@ func hcm(stat, route string) string {
 // non-mesh address all go through the proxy; after "init --remove" nothing
 // is redirected.
 func TestTransparentInterception(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("skipped: creating network namespaces and iptables rules needs root (CI runs as root)")
-	}
-	for _, tool := range []string{"ip", "iptables", "iptables-restore"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Fatalf("%s is not installed: install the iproute2 and iptables packages (.ci/run does)", tool)
-		}
-	}
+	netlab.Skip(t)
 	bin := buildProxy(t)
-	suffix := fmt.Sprint(os.Getpid())
-	node, pod := newNetns(t, "plexus-node-"+suffix), newNetns(t, "plexus-pod-"+suffix)
-	veth := "pxv" + suffix
-	run(t, "ip", "link", "add", veth+"a", "type", "veth", "peer", "name", veth+"b")
-	run(t, "ip", "link", "set", veth+"a", "netns", node.name)
-	run(t, "ip", "link", "set", veth+"b", "netns", pod.name)
-	node.exec(t, "ip", "addr", "add", "10.98.0.1/24", "dev", veth+"a")
-	node.exec(t, "ip", "link", "set", veth+"a", "up")
-	pod.exec(t, "ip", "addr", "add", "10.98.0.2/24", "dev", veth+"b")
-	pod.exec(t, "ip", "link", "set", veth+"b", "up")
-	pod.exec(t, "ip", "route", "add", "default", "via", "10.98.0.1")
+	lab := netlab.New(t)
+	node, pod := lab.Node, lab.Pod(t, "pod")
 
 	// Servers: the app in the pod, a mesh service and a non-mesh echo
 	// server on the node.
@@ -187,9 +90,9 @@ func TestTransparentInterception(t *testing.T) {
 		go func() { _ = srv.Serve(ln) }()
 		t.Cleanup(func() { _ = srv.Close() })
 	}
-	serve(pod.listen(t, "127.0.0.1:8080"), "app")
-	serve(node.listen(t, "10.98.0.1:9090"), "svc")
-	echo := node.listen(t, "10.98.0.1:7070")
+	serve(pod.Listen(t, "127.0.0.1:8080"), "app")
+	serve(node.Listen(t, netlab.Gateway+":9090"), "svc")
+	echo := node.Listen(t, netlab.Gateway+":7070")
 	go func() {
 		for {
 			c, err := echo.Accept()
@@ -200,29 +103,20 @@ func TestTransparentInterception(t *testing.T) {
 		}
 	}()
 
-	pod.exec(t, bin, "init", "--proxy-uid", "1337", "--exclude-inbound-ports", "15000")
-	if rules := pod.exec(t, "iptables", "-t", "nat", "-S"); !strings.Contains(rules, "PLEXUS_OUTPUT") {
+	pod.Exec(t, bin, "init", "--proxy-uid", "1337", "--exclude-inbound-ports", "15000")
+	if rules := pod.Exec(t, "iptables", "-t", "nat", "-S"); !strings.Contains(rules, "PLEXUS_OUTPUT") {
 		t.Fatalf("init did not install the rules:\n%s", rules)
 	}
 
 	file := filepath.Join(filepath.Dir(bin), "intercept-bootstrap.yaml")
-	if err := os.WriteFile(file, fmt.Appendf(nil, interceptBootstrap, hcm("inbound", "inbound"), hcm("outbound", "outbound-80")), 0o644); err != nil {
+	if err := os.WriteFile(file, fmt.Appendf(nil, interceptBootstrap, hcm("inbound", "inbound"), hcm("outbound", "outbound-80"), netlab.Gateway), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	var proxy *exec.Cmd
-	pod.do(t, func() {
-		proxy = exec.CommandContext(context.Background(), bin, "sidecar", "--bootstrap", file, "--admin-address", "127.0.0.1:15000")
-		proxy.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 1337, Gid: 1337}}
-		proxy.Stderr = os.Stderr
-		if err := proxy.Start(); err != nil {
-			t.Error(err)
-		}
-	})
-	if proxy.Process == nil {
-		t.FailNow()
-	}
-	t.Cleanup(func() { _ = proxy.Process.Kill(); _ = proxy.Wait() })
-	podClient, nodeClient := pod.client(t), node.client(t)
+	proxy = exec.CommandContext(context.Background(), bin, "sidecar", "--bootstrap", file, "--admin-address", "127.0.0.1:15000")
+	proxy.Stderr = os.Stderr
+	pod.Start(t, proxy, 1337)
+	podClient, nodeClient := pod.HTTPClient(t), node.HTTPClient(t)
 	testenv.Eventually(t, "proxy ready in the pod", func() error {
 		resp, err := doGet(podClient, "http://127.0.0.1:15000/ready")
 		if err != nil {
@@ -250,14 +144,14 @@ func TestTransparentInterception(t *testing.T) {
 		}
 	}
 	// Inbound: the node calls the pod's IP on the app port.
-	check(nodeClient, "http://10.98.0.2:8080/", "app.test", "app saw app.test", "inbound-sidecar")
+	check(nodeClient, "http://"+pod.IP+":8080/", "app.test", "app saw app.test", "inbound-sidecar")
 	// Outbound: the app calls a service VIP that nothing listens on.
 	check(podClient, "http://10.96.0.10/", "svc.test", "svc saw svc.test", "outbound-sidecar")
 	// Passthrough: opaque TCP to an address outside the mesh.
 	var conn net.Conn
-	pod.do(t, func() {
+	pod.Do(t, func() {
 		var err error
-		if conn, err = (&net.Dialer{Timeout: 5 * time.Second}).DialContext(context.Background(), "tcp", "10.98.0.1:7070"); err != nil {
+		if conn, err = (&net.Dialer{Timeout: 5 * time.Second}).DialContext(context.Background(), "tcp", netlab.Gateway+":7070"); err != nil {
 			t.Error(err)
 		}
 	})
@@ -276,11 +170,11 @@ func TestTransparentInterception(t *testing.T) {
 
 	// Removing the rules leaves the pod's traffic alone: the VIP is
 	// unreachable again.
-	pod.exec(t, bin, "init", "--remove")
-	if rules := pod.exec(t, "iptables", "-t", "nat", "-S"); strings.Contains(rules, "PLEXUS") {
+	pod.Exec(t, bin, "init", "--remove")
+	if rules := pod.Exec(t, "iptables", "-t", "nat", "-S"); strings.Contains(rules, "PLEXUS") {
 		t.Fatalf("rules left after --remove:\n%s", rules)
 	}
-	short := pod.client(t)
+	short := pod.HTTPClient(t)
 	short.Timeout = 2 * time.Second
 	if resp, err := doGet(short, "http://10.96.0.10/"); err == nil {
 		resp.Body.Close()

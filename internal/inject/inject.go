@@ -8,6 +8,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/utils/ptr"
 
+	"github.com/plexus-mesh/plexus/internal/model/kube"
 	"github.com/plexus-mesh/plexus/internal/xds/nodemeta"
 )
 
@@ -88,7 +89,7 @@ func Inject(pod *corev1.Pod, c Config) error {
 	if sa == "" {
 		sa = "default"
 	}
-	pod.Spec.InitContainers = append([]corev1.Container{initContainer(c, opts), proxyContainer(c, opts, ports, workloadName(pod), sa)}, pod.Spec.InitContainers...)
+	pod.Spec.InitContainers = append([]corev1.Container{initContainer(c, opts), proxyContainer(c, opts, ports, kube.WorkloadName(pod), sa)}, pod.Spec.InitContainers...)
 	pod.Spec.Volumes = append(pod.Spec.Volumes, corev1.Volume{
 		Name: TokenVolume,
 		VolumeSource: corev1.VolumeSource{Projected: &corev1.ProjectedVolumeSource{Sources: []corev1.VolumeProjection{{

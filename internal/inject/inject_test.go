@@ -6,7 +6,6 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/utils/ptr"
 )
 
 var testConfig = Config{ProxyImage: "proxy:1", XDSAddress: "cp:15010", ClusterName: "east"}
@@ -93,29 +92,5 @@ func TestSkip(t *testing.T) {
 	}
 	if Skip(pod(map[string]string{AnnotationInject: "true"})) != "" {
 		t.Error("a pod with inject=true is skipped")
-	}
-}
-
-func TestWorkloadName(t *testing.T) {
-	owned := func(kind, name string, labels map[string]string) *corev1.Pod {
-		return &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "x-1", Labels: labels, OwnerReferences: []metav1.OwnerReference{
-			{Kind: "Node", Name: "not-a-controller"},
-			{Kind: kind, Name: name, Controller: ptr.To(true)},
-		}}}
-	}
-	cases := map[string]struct {
-		pod  *corev1.Pod
-		want string
-	}{
-		"deployment":   {owned("ReplicaSet", "reviews-v1-5d8f7b", map[string]string{"pod-template-hash": "5d8f7b"}), "reviews-v1"},
-		"replica set":  {owned("ReplicaSet", "bare-rs", nil), "bare-rs"},
-		"stateful set": {owned("StatefulSet", "db", nil), "db"},
-		"bare pod":     {&corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "debug"}}, "debug"},
-		"generated":    {&corev1.Pod{ObjectMeta: metav1.ObjectMeta{GenerateName: "job-"}}, "job"},
-	}
-	for name, c := range cases {
-		if got := workloadName(c.pod); got != c.want {
-			t.Errorf("%s: %q, want %q", name, got, c.want)
-		}
 	}
 }

@@ -89,8 +89,9 @@ func Load(dir string, proxies map[string]nodemeta.Metadata) (*model.Mesh, error)
 	}
 	pods, slices := fromProxies(svcs, proxies)
 	cluster := kube.Cluster{Name: settings.ClusterName, TrustDomain: settings.TrustDomain}
+	services := kube.Services(cluster, svcs, slices, pods)
 	m := &model.Mesh{
-		Settings: settings, Services: kube.Services(cluster, svcs, slices, pods), Workloads: kube.Workloads(pods),
+		Settings: settings, Services: services, Workloads: kube.Workloads(pods, services),
 		Routes: routes, TrafficPolicies: tps,
 	}
 	m.Sort()

@@ -231,7 +231,11 @@ func (l *Listener) dispatch(conn net.Conn) {
 			return
 		}
 		conn = &redirectedConn{Conn: conn, dst: dst}
-		if v := l.env.VirtualListener(dst); v != nil && v != l {
+		// Only outbound connections are handed to the listener of their
+		// destination. An inbound connection to the pod's own address
+		// would otherwise match an outbound listener for the same port
+		// (0.0.0.0_8080) and skip the inbound chains and their mTLS.
+		if v := l.env.VirtualListener(dst); v != nil && v != l && s.cfg.Direction == config.Outbound {
 			v.handle(conn, int(dst.Port()))
 			return
 		}

@@ -1,4 +1,4 @@
-// Package e2e holds end-to-end tests that run Plexus as separate processes
-// (control planes, sidecars, gateways, sample workloads) on one machine,
-// over real sockets on 127.0.0.0/8, including multi-cluster scenarios.
+// Package e2e holds end-to-end tests: the operator, real plexus-proxy
+// processes and applications in network namespaces with iptables
+// interception, configured only by the control plane. They need root.
 package e2e

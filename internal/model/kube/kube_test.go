@@ -95,13 +95,23 @@ func TestWorkloads(t *testing.T) {
 	done := pod("job-x", "10.0.0.9", "", "", "")
 	done.Status.Phase = corev1.PodSucceeded
 	pending := pod("pending", "", "", "", "")
-	got := Workloads([]corev1.Pod{pod("reviews-v1-7d9f-abc", "10.0.0.2", "reviews", "reviews-v1-7d9f", "7d9f"), done, pending})
+	// The pod declares 9080; a Service sends its ports to 8080 and 9090,
+	// which the pod does not declare: it serves all three.
+	services := []*model.Service{{
+		Ports:     []model.ServicePort{{Name: "grpc", Port: 90, Protocol: model.ProtocolGRPC}, {Name: "web", Port: 80, Protocol: model.ProtocolHTTP}},
+		Endpoints: []model.Endpoint{{Address: netip.MustParseAddr("10.0.0.2"), Ports: map[string]uint32{"grpc": 9090, "web": 8080}}},
+	}}
+	got := Workloads([]corev1.Pod{pod("reviews-v1-7d9f-abc", "10.0.0.2", "reviews", "reviews-v1-7d9f", "7d9f"), done, pending}, services)
 	if len(got) != 1 {
 		t.Fatalf("got %d workloads, want 1 (finished and IP-less pods left out)", len(got))
 	}
 	w := got[0]
-	if w.Name != "reviews-v1" || w.ServiceAccount != "reviews" || w.Address.String() != "10.0.0.2" || len(w.Ports) != 1 || w.Ports[0].Protocol != model.ProtocolHTTP {
+	if w.Name != "reviews-v1" || w.ServiceAccount != "reviews" || w.Address.String() != "10.0.0.2" {
 		t.Fatalf("workload %+v", w)
+	}
+	want := []model.ServicePort{{Name: "web", Port: 8080, Protocol: model.ProtocolHTTP}, {Name: "http", Port: 9080, Protocol: model.ProtocolHTTP}, {Name: "grpc", Port: 9090, Protocol: model.ProtocolGRPC}}
+	if !reflect.DeepEqual(w.Ports, want) {
+		t.Fatalf("workload ports %+v, want the declared 9080 and the Service's 8080 and 9090, sorted", w.Ports)
 	}
 }
 
@@ -115,6 +125,7 @@ func TestWorkloadName(t *testing.T) {
 		"deployment":  {pod("web-6b7c-xyz", "", "", "web-6b7c", "6b7c"), "web"},
 		"statefulset": {sts, "db"},
 		"bare pod":    {pod("debug", "", "", "", ""), "debug"},
+		"at admission, with only a generated name": {corev1.Pod{ObjectMeta: metav1.ObjectMeta{GenerateName: "job-"}}, "job"},
 	}
 	for name, tc := range tests {
 		if got := WorkloadName(&tc.pod); got != tc.want {

@@ -167,6 +167,10 @@ func WorkloadName(pod *corev1.Pod) string {
 		}
 		return ref.Name
 	}
+	if pod.Name == "" {
+		// At admission a pod may have only a generated-name prefix.
+		return strings.TrimSuffix(pod.GenerateName, "-")
+	}
 	return pod.Name
 }
 

@@ -2,6 +2,7 @@ package kube
 
 import (
 	"net/netip"
+	"sort"
 
 	corev1 "k8s.io/api/core/v1"
 
@@ -10,7 +11,12 @@ import (
 
 // Workloads converts running pods. Pods without an IP yet, or finished,
 // are left out.
-func Workloads(pods []corev1.Pod) []*model.Workload {
+//
+// A workload serves the ports its containers declare and the target ports
+// of every Service whose endpoints include it: declaring containerPorts is
+// optional in Kubernetes, so the Services are what say where the
+// application listens.
+func Workloads(pods []corev1.Pod, services []*model.Service) []*model.Workload {
 	var out []*model.Workload
 	for i := range pods {
 		pod := &pods[i]
@@ -36,9 +42,35 @@ func Workloads(pods []corev1.Pod) []*model.Workload {
 				w.Ports = append(w.Ports, model.ServicePort{Name: p.Name, Port: uint32(p.ContainerPort), Protocol: model.ProtocolFor("", p.Name)})
 			}
 		}
+		addServicePorts(w, services)
 		out = append(out, w)
 	}
 	m := &model.Mesh{Workloads: out}
 	m.Sort()
 	return m.Workloads
+}
+
+// addServicePorts adds to w the target ports of the services it is an
+// endpoint of, with the services' protocols, unless it declares them.
+func addServicePorts(w *model.Workload, services []*model.Service) {
+	have := map[uint32]bool{}
+	for _, p := range w.Ports {
+		have[p.Port] = true
+	}
+	for _, svc := range services {
+		for _, ep := range svc.Endpoints {
+			if ep.Address != w.Address {
+				continue
+			}
+			for _, sp := range svc.Ports {
+				target, ok := ep.Ports[sp.Name]
+				if !ok || have[target] {
+					continue
+				}
+				have[target] = true
+				w.Ports = append(w.Ports, model.ServicePort{Name: sp.Name, Port: target, Protocol: sp.Protocol})
+			}
+		}
+	}
+	sort.Slice(w.Ports, func(i, j int) bool { return w.Ports[i].Port < w.Ports[j].Port })
 }

@@ -154,7 +154,8 @@ func loadModel(t *testing.T, path string) (*model.Mesh, Proxy) {
 		t.Fatal(err)
 	}
 	cluster := kube.Cluster{Name: settings.ClusterName, TrustDomain: settings.TrustDomain}
-	m := &model.Mesh{Settings: settings, Services: kube.Services(cluster, svcs, slices, pods), Workloads: kube.Workloads(pods), TrafficPolicies: tps, Routes: routes}
+	services := kube.Services(cluster, svcs, slices, pods)
+	m := &model.Mesh{Settings: settings, Services: services, Workloads: kube.Workloads(pods, services), TrafficPolicies: tps, Routes: routes}
 	m.Sort()
 	if err := m.Validate(); err != nil {
 		t.Fatalf("%s: the model does not validate: %v", path, err)

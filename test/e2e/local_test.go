@@ -1,0 +1,132 @@
+package e2e
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/spiffe/go-spiffe/v2/spiffeid"
+
+	"github.com/plexus-mesh/plexus/internal/identity"
+	"github.com/plexus-mesh/plexus/internal/testenv"
+)
+
+const localMesh = `
+apiVersion: mesh.plexus.dev/v1alpha1
+kind: Mesh
+metadata: {name: e2e}
+spec: {clusterName: e2e, trustDomain: e2e.example}
+---
+apiVersion: v1
+kind: Service
+metadata: {namespace: shop, name: reviews}
+spec:
+  clusterIP: 10.96.0.10
+  clusterIPs: [10.96.0.10]
+  selector: {app: reviews}
+  ports: [{name: http, port: 8080, targetPort: 8080}]
+---
+apiVersion: v1
+kind: Service
+metadata: {namespace: shop, name: reviews-v1}
+spec:
+  clusterIP: 10.96.0.11
+  clusterIPs: [10.96.0.11]
+  selector: {app: reviews, version: v1}
+  ports: [{name: http, port: 8080, targetPort: 8080}]
+---
+apiVersion: v1
+kind: Service
+metadata: {namespace: shop, name: reviews-v2}
+spec:
+  clusterIP: 10.96.0.12
+  clusterIPs: [10.96.0.12]
+  selector: {app: reviews, version: v2}
+  ports: [{name: http, port: 8080, targetPort: 8080}]
+`
+
+// localPlane is plexus-operator --local: configuration is files, and the
+// proxies that are connected are the endpoints.
+type localPlane struct {
+	m   *meshLab
+	dir string
+}
+
+func (l *localPlane) apply(t *testing.T, name, doc string) {
+	t.Helper()
+	if err := os.WriteFile(filepath.Join(l.dir, name+".yaml"), []byte(doc), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func (l *localPlane) remove(t *testing.T, name string) {
+	t.Helper()
+	if err := os.Remove(filepath.Join(l.dir, name+".yaml")); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// dropInstance stops the instance's proxy: a workload that disconnects
+// is no longer an endpoint.
+func (l *localPlane) dropInstance(t *testing.T, i int) {
+	t.Helper()
+	l.m.stopProxy(t, []string{"reviews-1.shop", "reviews-2.shop"}[i])
+}
+
+// TestLocalModeEndToEnd runs the scenario against plexus-operator
+// --local: no Kubernetes, join tokens instead of ServiceAccount tokens.
+func TestLocalModeEndToEnd(t *testing.T) {
+	m := newMeshLab(t)
+	cp := &localPlane{m: m, dir: filepath.Join(m.dir, "config")}
+	if err := os.Mkdir(cp.dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cp.apply(t, "mesh", localMesh)
+	caDir := filepath.Join(m.dir, "ca")
+	logFile, err := os.Create(filepath.Join(m.dir, "operator.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer logFile.Close()
+	op := exec.CommandContext(context.Background(), bin.operator, "--local", cp.dir, "--xds-address", m.xds, "--ca-address", m.ca,
+		"--ca-dir", caDir, "--metrics-bind-address", "0")
+	op.Stdout, op.Stderr = logFile, logFile
+	if err := op.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = op.Process.Kill(); _ = op.Wait() })
+	m.openSockets(t)
+
+	// The CA appears with the Mesh; proxies trust its root and prove who
+	// they are with join tokens minted from its key.
+	var key []byte
+	testenv.Eventually(t, "local CA", func() error {
+		var err error
+		key, err = identity.JoinKey(caDir)
+		return err
+	})
+	root, err := os.ReadFile(filepath.Join(caDir, identity.FileRoots))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rootFile := m.file(t, "root.pem", root)
+	token := func(sa string) string {
+		tok, err := identity.MintJoinToken(key, spiffeid.RequireFromString("spiffe://e2e.example/ns/shop/sa/"+sa), time.Hour, time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return m.file(t, sa+".token", []byte(tok))
+	}
+	clientToken, reviewsToken := token("client"), token("reviews")
+
+	m.startProxy(t, proxySpec{pod: m.client, node: "client.shop", workload: "client", sa: "client", labels: "app=client", rootCA: rootFile, credential: clientToken})
+	for i, pod := range m.reviews {
+		version := []string{"v1", "v2"}[i]
+		m.startProxy(t, proxySpec{pod: pod, node: "reviews-" + version[1:] + ".shop", workload: "reviews-" + version, sa: "reviews",
+			appPorts: "8080/http", labels: "app=reviews,version=" + version, rootCA: rootFile, credential: reviewsToken})
+	}
+	runScenario(t, m, cp, "10.96.0.10")
+}
