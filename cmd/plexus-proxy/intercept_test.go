@@ -112,8 +112,7 @@ func TestTransparentInterception(t *testing.T) {
 	if err := os.WriteFile(file, fmt.Appendf(nil, interceptBootstrap, hcm("inbound", "inbound"), hcm("outbound", "outbound-80"), netlab.Gateway), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	var proxy *exec.Cmd
-	proxy = exec.CommandContext(context.Background(), bin, "sidecar", "--bootstrap", file, "--admin-address", "127.0.0.1:15000")
+	proxy := exec.CommandContext(context.Background(), bin, "sidecar", "--bootstrap", file, "--admin-address", "127.0.0.1:15000")
 	proxy.Stderr = os.Stderr
 	pod.Start(t, proxy, 1337)
 	podClient, nodeClient := pod.HTTPClient(t), node.HTTPClient(t)
