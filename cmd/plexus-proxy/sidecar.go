@@ -12,6 +12,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/plexus-mesh/plexus/internal/model"
 	"github.com/plexus-mesh/plexus/internal/xds/nodemeta"
 	"github.com/plexus-mesh/plexus/sidecar"
 )
@@ -42,6 +43,9 @@ requests in flight finish for up to --drain-timeout.`,
 				return fmt.Errorf("--app-ports: %w", err)
 			}
 			o.Workload.Ports = p
+			if _, err := model.ParseEgress(o.Workload.Egress, o.Workload.Namespace); err != nil {
+				return fmt.Errorf("--egress: %w", err)
+			}
 			if concurrency < 0 {
 				return fmt.Errorf("--concurrency %d: use 0 (follow the CPU limit) or a positive number of threads", concurrency)
 			}
@@ -63,6 +67,7 @@ requests in flight finish for up to --drain-timeout.`,
 	f.StringVar(&o.Workload.Cluster, "cluster", "", "name of the cluster the workload runs in")
 	f.StringVar(&o.Workload.IP, "ip", "", "address peers reach this proxy on")
 	f.StringToStringVar(&o.Workload.Labels, "labels", nil, "workload labels, such as app=reviews,version=v1; in local mode Services select proxies by them")
+	f.StringVar(&o.Workload.Egress, "egress", "", "services this workload calls, NAMESPACE/SERVICE patterns such as ./*,billing/payments; the proxy then receives only those (default: every service it may see)")
 	f.StringVar(&ports, "app-ports", "", "ports the application serves, such as 8080/http,9090/grpc")
 	f.StringVar(&o.AdminAddress, "admin-address", o.AdminAddress, "admin API address: /ready, /metrics, /config_dump, /stats")
 	f.StringVar(&o.StatusAddress, "status-address", "", "address serving only /ready and /metrics, for kubelet probes and Prometheus (for example :15020); off by default")

@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/plexus-mesh/plexus/internal/model"
+	"github.com/plexus-mesh/plexus/internal/model/kube"
 	"github.com/plexus-mesh/plexus/internal/xds/nodemeta"
 )
 
@@ -82,6 +84,13 @@ func parseAnnotations(a map[string]string) (options, error) {
 				continue
 			}
 			o.excludeCIDRs = append(o.excludeCIDRs, p)
+		}
+	}
+	if v, ok := a[kube.AnnotationEgress]; ok {
+		// "." stands for the pod's namespace, unknown at this point; any
+		// valid name checks the syntax.
+		if _, err := model.ParseEgress(v, "default"); err != nil {
+			errs = append(errs, fmt.Errorf("annotation %s: %w", kube.AnnotationEgress, err))
 		}
 	}
 	if v, ok := a[AnnotationLogLevel]; ok {

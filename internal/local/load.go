@@ -167,6 +167,9 @@ func fromProxies(svcs []corev1.Service, proxies map[string]nodemeta.Metadata) ([
 			Spec:       corev1.PodSpec{ServiceAccountName: meta.ServiceAccount},
 			Status:     corev1.PodStatus{PodIP: meta.IP, Phase: corev1.PodRunning},
 		}
+		if meta.Egress != "" {
+			pod.Annotations = map[string]string{kube.AnnotationEgress: meta.Egress}
+		}
 		// The workload name stands where a Deployment would.
 		pod.OwnerReferences = []metav1.OwnerReference{{Kind: "Workload", Name: meta.Workload, Controller: ptr(true)}}
 		var ports []corev1.ContainerPort

@@ -102,6 +102,9 @@ type Service struct {
 	Ports     []ServicePort     `json:"ports"`
 	Endpoints []Endpoint        `json:"endpoints,omitempty"`
 	Labels    map[string]string `json:"labels,omitempty"`
+	// ExportTo are the namespaces whose proxies see the service, besides
+	// its own; nil means every namespace.
+	ExportTo []string `json:"exportTo,omitempty"`
 }
 
 // ServicePort is one port of a service.
@@ -139,6 +142,9 @@ type Workload struct {
 	Address        netip.Addr        `json:"address"`
 	Labels         map[string]string `json:"labels,omitempty"`
 	Ports          []ServicePort     `json:"ports,omitempty"`
+	// Egress narrows the services the workload's proxy receives to those
+	// it names; empty means every service visible from its namespace.
+	Egress []EgressRule `json:"egress,omitempty"`
 }
 
 // LoadBalancer is an endpoint selection algorithm.

@@ -53,7 +53,8 @@ func Services(c Cluster, svcs []corev1.Service, slices []discoveryv1.EndpointSli
 				svc.Name + "." + svc.Namespace,
 				svc.Name,
 			},
-			Labels: svc.Labels,
+			Labels:   svc.Labels,
+			ExportTo: exportTo(svc.Annotations, svc.Namespace),
 		}
 		for _, ip := range svc.Spec.ClusterIPs {
 			if a, err := netip.ParseAddr(ip); err == nil {

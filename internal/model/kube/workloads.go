@@ -33,6 +33,7 @@ func Workloads(pods []corev1.Pod, services []*model.Service) []*model.Workload {
 			ServiceAccount: serviceAccount(pod),
 			Address:        addr,
 			Labels:         pod.Labels,
+			Egress:         egress(pod.Annotations, pod.Namespace),
 		}
 		for _, c := range pod.Spec.Containers {
 			for _, p := range c.Ports {

@@ -170,8 +170,9 @@ func (s *Server) Run(ctx context.Context) {
 }
 
 // push translates the current mesh for every connected proxy. The
-// outbound part is the same for every proxy of a namespace: it is built,
-// hashed and serialized once per namespace and shared by their snapshots.
+// outbound part is the same for every proxy of a scope (namespace and
+// egress rules): it is built, hashed and serialized once per scope and
+// shared by their snapshots.
 func (s *Server) push() {
 	s.mu.Lock()
 	m, started := s.mesh, s.pending
@@ -187,16 +188,14 @@ func (s *Server) push() {
 	sort.Slice(nodes, func(i, j int) bool { return nodes[i].node.GetId() < nodes[j].node.GetId() })
 	shared := map[string]*part{}
 	for _, p := range nodes {
-		ns := ""
-		if p.meta != nil {
-			ns = p.meta.Namespace
-		}
-		out := shared[ns]
+		w := workloadFor(m, p.meta)
+		scope := translate.ScopeOf(w)
+		out := shared[scope.Key()]
 		if out == nil {
-			out = newPart(translate.Outbound(m, ns))
-			shared[ns] = out
+			out = newPart(translate.Outbound(m, scope))
+			shared[scope.Key()] = out
 		}
-		if err := s.pushTo(m, p, out); err != nil {
+		if err := s.pushTo(m, p, w, out); err != nil {
 			s.cfg.Log.Error("building the configuration of a proxy", "node", p.node.GetId(), "error", err)
 		}
 	}
@@ -225,9 +224,9 @@ func newPart(r *translate.Resources) *part {
 	return &part{r: r, hash: h.Sum64(), size: size}
 }
 
-func (s *Server) pushTo(m *model.Mesh, p *proxyState, out *part) error {
+func (s *Server) pushTo(m *model.Mesh, p *proxyState, w *model.Workload, out *part) error {
 	r, version, size := out.r, fmt.Sprintf("%016x", out.hash), out.size
-	if w := workloadFor(m, p.meta); w != nil {
+	if w != nil {
 		in := newPart(translate.Inbound(m, w))
 		r = translate.Merge(out.r, in.r)
 		version = fmt.Sprintf("%016x%016x", out.hash, in.hash)

@@ -24,6 +24,7 @@ const (
 	keyPorts          = "plexus.app_ports"
 	keyLabels         = "plexus.labels"
 	keyIP             = "plexus.ip"
+	keyEgress         = "plexus.egress"
 )
 
 // Port is a port the application serves.
@@ -42,6 +43,9 @@ type Metadata struct {
 	IP     string
 	Ports  []Port
 	Labels map[string]string
+	// Egress lists the services the workload calls, NAMESPACE/SERVICE
+	// patterns separated by commas; empty means all it may see.
+	Egress string
 }
 
 // Validate reports what is missing or malformed.
@@ -74,6 +78,7 @@ func (m *Metadata) Struct() *structpb.Struct {
 		keyIP:             m.IP,
 		keyPorts:          FormatPorts(m.Ports),
 		keyLabels:         labels,
+		keyEgress:         m.Egress,
 	})
 	if err != nil { // only strings and a map of strings: cannot fail
 		panic(fmt.Sprintf("nodemeta: %v", err))
@@ -90,6 +95,7 @@ func FromStruct(s *structpb.Struct) (*Metadata, error) {
 		ServiceAccount: f[keyServiceAccount].GetStringValue(),
 		Cluster:        f[keyCluster].GetStringValue(),
 		IP:             f[keyIP].GetStringValue(),
+		Egress:         f[keyEgress].GetStringValue(),
 	}
 	ports, err := ParsePorts(f[keyPorts].GetStringValue())
 	if err != nil {

@@ -29,23 +29,19 @@ type Resources struct {
 // Translate builds the resources of proxy p from mesh m. m must be valid
 // and sorted (model.Mesh.Validate and Sort).
 func Translate(m *model.Mesh, p Proxy) *Resources {
-	ns := ""
-	if p.Workload != nil {
-		ns = p.Workload.Key.Namespace
-	}
-	r := Outbound(m, ns)
+	r := Outbound(m, ScopeOf(p.Workload))
 	if p.Workload != nil {
 		r = Merge(r, Inbound(m, p.Workload))
 	}
 	return r
 }
 
-// Outbound builds what every proxy in a namespace needs to call the mesh.
-// It is the same for all of them, so a server builds it once per namespace
-// and shares it.
-func Outbound(m *model.Mesh, namespace string) *Resources {
+// Outbound builds what a proxy needs to call the part of the mesh its
+// scope reaches. It is the same for every proxy with that scope, so a
+// server builds it once per scope and shares it.
+func Outbound(m *model.Mesh, scope Scope) *Resources {
 	r := &Resources{}
-	outbound(m, namespace, r)
+	outbound(m, scope, r)
 	r.sort()
 	return r
 }
@@ -78,11 +74,14 @@ func (r *Resources) sort() {
 	sort.Slice(r.Routes, func(i, j int) bool { return r.Routes[i].GetName() < r.Routes[j].GetName() })
 }
 
-// outbound makes what the proxy needs to call the mesh's services: a
+// outbound makes what the proxy needs to call the services it reaches: a
 // cluster and endpoints per service port, a catch-all listener for
 // intercepted connections, a virtual listener per port, and per HTTP port
-// a route configuration with a virtual host per service.
-func outbound(m *model.Mesh, proxyNS string, r *Resources) {
+// a route configuration with a virtual host per service. Services it
+// reaches only through routes get clusters and endpoints alone.
+func outbound(m *model.Mesh, scope Scope, r *Resources) {
+	proxyNS := scope.Namespace
+	direct, backends := scope.reachable(m)
 	r.Clusters = append(r.Clusters, passthroughCluster())
 	r.Listeners = append(r.Listeners, virtualOutboundListener())
 	// Route configurations per port, and the ports where some service
@@ -91,12 +90,17 @@ func outbound(m *model.Mesh, proxyNS string, r *Resources) {
 	httpPorts := map[uint32][]*routev3.VirtualHost{}
 	declared := map[uint32]bool{}
 	for _, svc := range m.Services {
+		if !direct[svc.Key] && !backends[svc.Key] {
+			continue
+		}
 		for _, port := range svc.Ports {
 			traffic := effectiveTraffic(m, svc, port)
 			name := ClusterName(svc.Key, port.Port)
 			r.Clusters = append(r.Clusters, outboundCluster(m, svc, port, traffic))
 			r.Endpoints = append(r.Endpoints, loadAssignment(m, svc, port, name))
 			switch {
+			case !direct[svc.Key]:
+				// Reached through a route only: no listener or host of its own.
 			case port.Protocol.IsHTTP():
 				httpPorts[port.Port] = append(httpPorts[port.Port], virtualHost(m, proxyNS, svc, port, name, traffic))
 				declared[port.Port] = true
