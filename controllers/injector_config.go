@@ -20,8 +20,8 @@ func DefaultProxyResources() corev1.ResourceRequirements {
 }
 
 // InjectionConfig returns the injection settings of the Mesh in effect,
-// read through c. defaultImage and xdsAddress are the operator's own.
-func InjectionConfig(c client.Reader, defaultImage, xdsAddress string) inject.ConfigSource {
+// read through c. defaultImage and the addresses are the operator's own.
+func InjectionConfig(c client.Reader, defaultImage, xdsAddress, caAddress string) inject.ConfigSource {
 	return func(ctx context.Context) (inject.Config, bool, error) {
 		var meshes meshv1.MeshList
 		if err := c.List(ctx, &meshes); err != nil {
@@ -31,7 +31,7 @@ func InjectionConfig(c client.Reader, defaultImage, xdsAddress string) inject.Co
 		if mesh == nil {
 			return inject.Config{}, false, nil
 		}
-		cfg := inject.Config{ProxyImage: defaultImage, XDSAddress: xdsAddress, ClusterName: string(mesh.Spec.ClusterName), Resources: DefaultProxyResources()}
+		cfg := inject.Config{ProxyImage: defaultImage, XDSAddress: xdsAddress, CAAddress: caAddress, ClusterName: string(mesh.Spec.ClusterName), Resources: DefaultProxyResources()}
 		if inj := mesh.Spec.Injection; inj != nil {
 			if inj.ProxyImage != "" {
 				cfg.ProxyImage = inj.ProxyImage

@@ -24,6 +24,8 @@ const (
 	webhookName       = "plexus-sidecar-injector"
 	testProxyImage    = "example.com/plexus-proxy:test"
 	testXDSAddress    = "plexus-operator.plexus-system.svc:15010"
+	testCAAddress     = "plexus-operator.plexus-system.svc:15012"
+	testRoots         = "-----BEGIN CERTIFICATE-----\ntest root\n-----END CERTIFICATE-----\n"
 )
 
 var webhookSecret = client.ObjectKey{Namespace: operatorNamespace, Name: "plexus-webhook-cert"}
@@ -77,9 +79,15 @@ func (f *injectorFixture) setup(mgr ctrl.Manager) error {
 		return err
 	}
 	mgr.GetWebhookServer().Register(inject.Path, &webhook.Admission{Handler: &inject.Handler{
-		Config:  InjectionConfig(mgr.GetClient(), testProxyImage, testXDSAddress),
+		Config:  InjectionConfig(mgr.GetClient(), testProxyImage, testXDSAddress, testCAAddress),
 		Decoder: admission.NewDecoder(mgr.GetScheme()),
 		Log:     log.Log.WithName("injector"),
 	}})
-	return r.SetupWithManager(mgr)
+	if err := r.SetupWithManager(mgr); err != nil {
+		return err
+	}
+	return (&CARootReconciler{
+		Client: mgr.GetClient(), Roots: func() []byte { return []byte(testRoots) },
+		ExcludeNamespaces: []string{operatorNamespace, "kube-system"},
+	}).SetupWithManager(mgr)
 }

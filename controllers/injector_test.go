@@ -110,7 +110,8 @@ func TestInjectorWebhook(t *testing.T) {
 			t.Error("the proxy is not a native sidecar (restartPolicy Always)")
 		}
 		args := strings.Join(proxy.Args, " ")
-		for _, want := range []string{"--workload=reviews-v1", "--cluster=east", "--service-account=reviews", "--app-ports=8080/http,9090/grpc", "--xds-address=" + testXDSAddress} {
+		for _, want := range []string{"--workload=reviews-v1", "--cluster=east", "--service-account=reviews", "--app-ports=8080/http,9090/grpc",
+			"--xds-address=" + testXDSAddress, "--ca-address=" + testCAAddress, "--credential-file=" + inject.TokenDir + "/token"} {
 			if !strings.Contains(args, want) {
 				t.Errorf("proxy args %q lack %s", args, want)
 			}
@@ -126,6 +127,25 @@ func TestInjectorWebhook(t *testing.T) {
 		}
 		if token == nil || token.Audience != inject.TokenAudience {
 			t.Errorf("no projected ServiceAccount token with audience %q", inject.TokenAudience)
+		}
+	})
+
+	t.Run("the CA roots are published where pods are injected", func(t *testing.T) {
+		testenv.Eventually(t, "plexus-ca-root in the injected namespace", func() error {
+			cm := &corev1.ConfigMap{}
+			if err := env.Client.Get(ctx, client.ObjectKey{Namespace: "injected", Name: inject.CARootConfigMap}, cm); err != nil {
+				return err
+			}
+			if cm.Data[inject.CARootKey] != testRoots {
+				return fmt.Errorf("data %v", cm.Data)
+			}
+			return nil
+		})
+		for _, ns := range []string{"legacy", operatorNamespace} {
+			err := env.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: inject.CARootConfigMap}, &corev1.ConfigMap{})
+			if !apierrors.IsNotFound(err) {
+				t.Errorf("namespace %s, not injected, has the roots ConfigMap: %v", ns, err)
+			}
 		}
 	})
 
@@ -220,10 +240,17 @@ func TestInjectorWebhook(t *testing.T) {
 		waitForWebhook(t)
 	})
 
-	t.Run("no Mesh, no webhook", func(t *testing.T) {
+	t.Run("no Mesh, no webhook and no roots", func(t *testing.T) {
 		if err := env.Client.Delete(ctx, mesh); err != nil {
 			t.Fatal(err)
 		}
+		testenv.Eventually(t, "roots ConfigMap removed", func() error {
+			err := env.Client.Get(ctx, client.ObjectKey{Namespace: "injected", Name: inject.CARootConfigMap}, &corev1.ConfigMap{})
+			if apierrors.IsNotFound(err) {
+				return nil
+			}
+			return fmt.Errorf("still there: %w", err)
+		})
 		testenv.Eventually(t, "webhook configuration removed", func() error {
 			err := env.Client.Get(ctx, client.ObjectKey{Name: webhookName}, &admissionregistrationv1.MutatingWebhookConfiguration{})
 			if apierrors.IsNotFound(err) {

@@ -14,6 +14,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
 	"github.com/plexus-mesh/plexus/controllers"
+	"github.com/plexus-mesh/plexus/internal/identity"
 	"github.com/plexus-mesh/plexus/internal/inject"
 	"github.com/plexus-mesh/plexus/internal/webhookcert"
 )
@@ -33,6 +34,22 @@ type injectorConfig struct {
 	// ProxyXDSAddress is where injected proxies reach the control plane.
 	// Unset: plexus-operator.<namespace>.svc:<xDS port>.
 	ProxyXDSAddress string
+	// ProxyCAAddress is where injected proxies obtain certificates.
+	// Unset: plexus-operator.<namespace>.svc:<CA port>.
+	ProxyCAAddress string
+}
+
+// proxyAddress is how injected proxies reach an operator endpoint that
+// listens on listen, unless set says otherwise.
+func proxyAddress(set, listen, namespace, flag string) (string, error) {
+	if set != "" {
+		return set, nil
+	}
+	_, port, err := net.SplitHostPort(listen)
+	if err != nil {
+		return "", fmt.Errorf("%s %q: %w; with a Unix socket, set the address proxies use explicitly", flag, listen, err)
+	}
+	return net.JoinHostPort("plexus-operator."+namespace+".svc", port), nil
 }
 
 const (
@@ -66,24 +83,34 @@ func webhookServer(port int, keeper **webhookcert.Keeper) webhook.Server {
 
 // setupInjector adds the certificate keeper, the injection webhook and
 // the reconciler of its MutatingWebhookConfiguration.
-func setupInjector(mgr ctrl.Manager, cfg config, keeper **webhookcert.Keeper) error {
+func setupInjector(mgr ctrl.Manager, cfg config, keeper **webhookcert.Keeper, authority *identity.Authority) error {
 	ic := cfg.Injector
 	hosts, err := ic.hosts(cfg.Namespace)
 	if err != nil {
 		return err
 	}
-	xdsAddr := ic.ProxyXDSAddress
-	if xdsAddr == "" {
-		_, port, err := net.SplitHostPort(cfg.XDSAddr)
-		if err != nil {
-			return fmt.Errorf("--xds-address %q: %w", cfg.XDSAddr, err)
+	xdsAddr, err := proxyAddress(ic.ProxyXDSAddress, cfg.XDSAddr, cfg.Namespace, "--xds-address")
+	if err != nil {
+		return err
+	}
+	caAddr, err := proxyAddress(ic.ProxyCAAddress, cfg.CAAddr, cfg.Namespace, "--ca-address")
+	if err != nil {
+		return err
+	}
+	excluded := []string{cfg.Namespace, "kube-system", "kube-public", "kube-node-lease"}
+	roots := func() []byte {
+		if ca := authority.CA(); ca != nil {
+			return identity.EncodeCertificates(ca.Roots())
 		}
-		xdsAddr = net.JoinHostPort("plexus-operator."+cfg.Namespace+".svc", port)
+		return nil
+	}
+	if err := (&controllers.CARootReconciler{Client: mgr.GetClient(), Roots: roots, ExcludeNamespaces: excluded}).SetupWithManager(mgr); err != nil {
+		return fmt.Errorf("setting up the CA root publisher: %w", err)
 	}
 	r := &controllers.InjectorReconciler{
 		Client: mgr.GetClient(), Name: webhookConfigName, URL: ic.URL,
 		Service:           &admissionregistrationv1.ServiceReference{Namespace: cfg.Namespace, Name: ic.Service, Port: ptr.To[int32](443)},
-		ExcludeNamespaces: []string{cfg.Namespace, "kube-system", "kube-public", "kube-node-lease"},
+		ExcludeNamespaces: excluded,
 	}
 	*keeper = webhookcert.NewKeeper(webhookcert.Config{
 		Reader: mgr.GetAPIReader(), Writer: mgr.GetClient(),
@@ -96,7 +123,7 @@ func setupInjector(mgr ctrl.Manager, cfg config, keeper **webhookcert.Keeper) er
 		return err
 	}
 	mgr.GetWebhookServer().Register(inject.Path, &webhook.Admission{Handler: &inject.Handler{
-		Config:  controllers.InjectionConfig(mgr.GetClient(), ic.ProxyImage, xdsAddr),
+		Config:  controllers.InjectionConfig(mgr.GetClient(), ic.ProxyImage, xdsAddr, caAddr),
 		Decoder: admission.NewDecoder(mgr.GetScheme()),
 		Log:     ctrl.Log.WithName("injector"),
 	}})

@@ -10,10 +10,13 @@ import (
 	"github.com/go-logr/logr"
 	"github.com/spf13/pflag"
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
@@ -84,6 +87,7 @@ func (c *config) bindFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&c.Injector.Service, "webhook-service", c.Injector.Service, "Service in the operator's namespace that the API server calls the webhook through (port 443)")
 	fs.StringVar(&c.Injector.URL, "webhook-url", c.Injector.URL, "call the webhook at this https URL instead of through --webhook-service (an operator outside the cluster)")
 	fs.StringVar(&c.Injector.ProxyImage, "proxy-image", c.Injector.ProxyImage, "sidecar image injected unless the Mesh sets injection.proxyImage")
+	fs.StringVar(&c.Injector.ProxyCAAddress, "proxy-ca-address", c.Injector.ProxyCAAddress, "certificate service address injected proxies dial (default plexus-operator.<namespace>.svc:<CA port>)")
 	fs.StringVar(&c.Injector.ProxyXDSAddress, "proxy-xds-address", c.Injector.ProxyXDSAddress, "control plane address injected proxies dial (default plexus-operator.<namespace>.svc:<xDS port>)")
 }
 
@@ -124,7 +128,12 @@ func run(ctx context.Context, restConfig *rest.Config, cfg config) error {
 		webhookPort = -1 // controller-runtime's "off"
 	}
 	mgr, err := ctrl.NewManager(restConfig, ctrl.Options{
-		WebhookServer:           webhookServer(webhookPort, &keeper),
+		WebhookServer: webhookServer(webhookPort, &keeper),
+		// The operator's own ConfigMaps are all it reads; caching every
+		// ConfigMap in the cluster would cost memory for nothing.
+		Cache: cache.Options{ByObject: map[client.Object]cache.ByObject{
+			&corev1.ConfigMap{}: {Label: labels.SelectorFromSet(labels.Set{"app.kubernetes.io/managed-by": "plexus-operator"})},
+		}},
 		Scheme:                  scheme,
 		Metrics:                 metrics,
 		HealthProbeBindAddress:  cfg.ProbeAddr,
@@ -160,7 +169,7 @@ func run(ctx context.Context, restConfig *rest.Config, cfg config) error {
 		return err
 	}
 	if cfg.Injector.Port != 0 {
-		if err := setupInjector(mgr, cfg, &keeper); err != nil {
+		if err := setupInjector(mgr, cfg, &keeper, authority); err != nil {
 			return err
 		}
 	}

@@ -29,6 +29,13 @@ const (
 	// ProxyUID is the user the proxy runs as; its own traffic is not
 	// intercepted.
 	ProxyUID = 1337
+	// CARootConfigMap, in every injected namespace, holds the mesh CA's
+	// roots (key CARootKey); the proxy verifies the certificate service
+	// with them.
+	CARootConfigMap = "plexus-ca-root"
+	CARootKey       = "root.pem"
+	caRootVolume    = "plexus-ca-root"
+	caRootDir       = "/var/run/secrets/plexus/ca"
 )
 
 // Config is what every injected pod shares.
@@ -37,6 +44,8 @@ type Config struct {
 	ProxyImage string
 	// XDSAddress is where proxies reach the control plane, host:port.
 	XDSAddress string
+	// CAAddress is where proxies obtain their certificates, host:port.
+	CAAddress string
 	// ClusterName is the mesh's cluster name.
 	ClusterName string
 	// Resources of the proxy container.
@@ -95,6 +104,9 @@ func Inject(pod *corev1.Pod, c Config) error {
 		VolumeSource: corev1.VolumeSource{Projected: &corev1.ProjectedVolumeSource{Sources: []corev1.VolumeProjection{{
 			ServiceAccountToken: &corev1.ServiceAccountTokenProjection{Audience: TokenAudience, ExpirationSeconds: ptr.To[int64](3600), Path: "token"},
 		}}}},
+	}, corev1.Volume{
+		Name:         caRootVolume,
+		VolumeSource: corev1.VolumeSource{ConfigMap: &corev1.ConfigMapVolumeSource{LocalObjectReference: corev1.LocalObjectReference{Name: CARootConfigMap}}},
 	})
 	if pod.Annotations == nil {
 		pod.Annotations = map[string]string{}
@@ -189,6 +201,9 @@ func proxyContainer(c Config, o options, ports []nodemeta.Port, workload, sa str
 			"--cluster=" + c.ClusterName,
 			"--ip=$(POD_IP)",
 			"--app-ports=" + nodemeta.FormatPorts(ports),
+			"--ca-address=" + c.CAAddress,
+			"--ca-root-file=" + caRootDir + "/" + CARootKey,
+			"--credential-file=" + TokenDir + "/token",
 			fmt.Sprintf("--status-address=:%d", StatusPort),
 			"--log-level=" + logLevel,
 		},
@@ -197,7 +212,10 @@ func proxyContainer(c Config, o options, ports []nodemeta.Port, workload, sa str
 		Resources:      c.Resources,
 		StartupProbe:   startup,
 		ReadinessProbe: ready,
-		VolumeMounts:   []corev1.VolumeMount{{Name: TokenVolume, MountPath: TokenDir, ReadOnly: true}},
+		VolumeMounts: []corev1.VolumeMount{
+			{Name: TokenVolume, MountPath: TokenDir, ReadOnly: true},
+			{Name: caRootVolume, MountPath: caRootDir, ReadOnly: true},
+		},
 		SecurityContext: &corev1.SecurityContext{
 			RunAsUser:                ptr.To[int64](ProxyUID),
 			RunAsGroup:               ptr.To[int64](ProxyUID),
