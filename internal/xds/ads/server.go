@@ -12,6 +12,7 @@ import (
 	"hash/fnv"
 	"log/slog"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -204,34 +205,55 @@ func (s *Server) push() {
 	}
 }
 
-// part is translated resources with their hash and serialized size.
+// typeOrder lists the resource types a snapshot carries.
+var typeOrder = [...]resourcev3.Type{resourcev3.ClusterType, resourcev3.EndpointType, resourcev3.ListenerType, resourcev3.RouteType}
+
+// part is translated resources with a hash per resource type and their
+// serialized size. Per-type hashes give per-type versions, so a change to
+// endpoints alone resends endpoints alone.
 type part struct {
-	r    *translate.Resources
-	hash uint64
-	size int
+	hashes [len(typeOrder)]uint64
+	size   int
+	// wire are the resources as the cache serves them: serialized once,
+	// here, however many proxies share them.
+	wire [len(typeOrder)][]types.Resource
+}
+
+func lists(r *translate.Resources) [len(typeOrder)][]types.Resource {
+	return [...][]types.Resource{asResources(r.Clusters), asResources(r.Endpoints), asResources(r.Listeners), asResources(r.Routes)}
 }
 
 func newPart(r *translate.Resources) *part {
-	h := fnv.New64a()
-	size := 0
-	for _, list := range [][]types.Resource{asResources(r.Clusters), asResources(r.Endpoints), asResources(r.Listeners), asResources(r.Routes)} {
+	p := &part{}
+	for i, list := range lists(r) {
+		h := fnv.New64a()
+		p.wire[i] = make([]types.Resource, 0, len(list))
 		for _, msg := range list {
 			b, _ := proto.MarshalOptions{Deterministic: true}.Marshal(msg)
 			h.Write(b)
-			size += len(b)
+			p.size += len(b)
+			p.wire[i] = append(p.wire[i], preserialized(msg, b))
 		}
+		p.hashes[i] = h.Sum64()
 	}
-	return &part{r: r, hash: h.Sum64(), size: size}
+	return p
 }
 
 func (s *Server) pushTo(m *model.Mesh, p *proxyState, w *model.Workload, out *part) error {
-	r, version, size := out.r, fmt.Sprintf("%016x", out.hash), out.size
+	wire, size := out.wire, out.size
+	var versions [len(typeOrder)]string
+	for i, h := range out.hashes {
+		versions[i] = fmt.Sprintf("%016x", h)
+	}
 	if w != nil {
 		in := newPart(translate.Inbound(m, w))
-		r = translate.Merge(out.r, in.r)
-		version = fmt.Sprintf("%016x%016x", out.hash, in.hash)
+		for i, h := range in.hashes {
+			versions[i] += fmt.Sprintf("%016x", h)
+			wire[i] = append(wire[i][:len(wire[i]):len(wire[i])], in.wire[i]...)
+		}
 		size += in.size
 	}
+	version := strings.Join(versions[:], ".")
 	id := p.node.GetId()
 	s.mu.Lock()
 	unchanged := s.versions[id] == version
@@ -240,14 +262,9 @@ func (s *Server) pushTo(m *model.Mesh, p *proxyState, w *model.Workload, out *pa
 	if unchanged {
 		return nil // nothing new for this proxy: no push
 	}
-	snap, err := cachev3.NewSnapshot(version, map[resourcev3.Type][]types.Resource{
-		resourcev3.ClusterType:  asResources(r.Clusters),
-		resourcev3.EndpointType: asResources(r.Endpoints),
-		resourcev3.ListenerType: asResources(r.Listeners),
-		resourcev3.RouteType:    asResources(r.Routes),
-	})
-	if err != nil {
-		return err
+	snap := &cachev3.Snapshot{}
+	for i, list := range wire {
+		snap.Resources[cachev3.GetResponseType(typeOrder[i])] = cachev3.NewResources(versions[i], list)
 	}
 	s.pushSize.Observe(float64(size))
 	return s.cache.SetSnapshot(context.Background(), id, snap)

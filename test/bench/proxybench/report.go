@@ -59,6 +59,7 @@ func render(o options, results []result) string {
 	b.WriteString(targets(results, direct, nginx))
 	fmt.Fprintf(&b, "\nCPU seconds per 1,000 requests equals vCPU per 1,000 requests/s. For two sidecars the numbers are client / server sidecar. Versions: %s; %s; %s.\n",
 		version("nginx", "-v"), version("haproxy", "-v"), version(o.fortio, "version"))
+	b.WriteString("\nThe control plane's scale benchmark (xDS to 1,000 and 5,000 proxies) is in [benchmarks-control-plane.md](benchmarks-control-plane.md).\n")
 	return b.String()
 }
 
