@@ -71,8 +71,9 @@ func (r *MeshConfigReconciler) Reconcile(ctx context.Context, _ ctrl.Request) (c
 		slices discoveryv1.EndpointSliceList
 		pods   corev1.PodList
 		tps    meshv1.TrafficPolicyList
+		aps    meshv1.AuthorizationPolicyList
 	)
-	for _, l := range []client.ObjectList{&svcs, &slices, &pods, &tps} {
+	for _, l := range []client.ObjectList{&svcs, &slices, &pods, &tps, &aps} {
 		if err := r.Client.List(ctx, l); err != nil {
 			return ctrl.Result{}, err
 		}
@@ -91,6 +92,17 @@ func (r *MeshConfigReconciler) Reconcile(ctx context.Context, _ ctrl.Request) (c
 		policies[p.Key] = &tps.Items[i]
 		m.TrafficPolicies = append(m.TrafficPolicies, p)
 	}
+	authz := map[model.NamespacedName]*meshv1.AuthorizationPolicy{}
+	for i := range aps.Items {
+		p, err := kube.AuthorizationPolicy(&aps.Items[i])
+		if err != nil {
+			errs = append(errs, r.writeAuthorizationStatus(ctx, &aps.Items[i], model.Condition{
+				Type: model.ConditionAccepted, Reason: model.ReasonInvalid, Message: err.Error()}))
+			continue
+		}
+		authz[p.Key] = &aps.Items[i]
+		m.AuthorizationPolicies = append(m.AuthorizationPolicies, p)
+	}
 	routes := map[model.NamespacedName]client.Object{}
 	if r.GatewayAPI {
 		if err := r.listRoutes(ctx, m, routes); err != nil {
@@ -107,6 +119,9 @@ func (r *MeshConfigReconciler) Reconcile(ctx context.Context, _ ctrl.Request) (c
 	}
 	for _, p := range m.TrafficPolicies {
 		errs = append(errs, r.writePolicyStatus(ctx, policies[p.Key], m.TrafficPolicyStatus(p)))
+	}
+	for _, p := range m.AuthorizationPolicies {
+		errs = append(errs, r.writeAuthorizationStatus(ctx, authz[p.Key], m.AuthorizationPolicyStatus(p)))
 	}
 	return ctrl.Result{}, errors.Join(errs...)
 }
@@ -146,7 +161,8 @@ func (r *MeshConfigReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Watches(&corev1.Service{}, all).
 		Watches(&discoveryv1.EndpointSlice{}, all).
 		Watches(&corev1.Pod{}, all).
-		Watches(&meshv1.TrafficPolicy{}, all)
+		Watches(&meshv1.TrafficPolicy{}, all).
+		Watches(&meshv1.AuthorizationPolicy{}, all)
 	if r.GatewayAPI {
 		b = b.Watches(&gwapiv1.HTTPRoute{}, all).Watches(&gwapiv1.GRPCRoute{}, all)
 	}

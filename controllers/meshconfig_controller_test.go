@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -118,5 +119,52 @@ func TestProviderPublishesTheModelAndReportsStatus(t *testing.T) {
 			}
 		}
 		return fmt.Errorf("ancestors %+v", p.Status.Ancestors)
+	})
+}
+
+// AuthorizationPolicies reach the model and carry an Accepted condition
+// that names a missing target.
+func TestProviderAuthorizationPolicies(t *testing.T) {
+	ctx := context.Background()
+	create(t,
+		&meshv1.Mesh{ObjectMeta: metav1.ObjectMeta{Name: "provider-authz"}, Spec: meshv1.MeshSpec{ClusterName: "east", TrustDomain: "east.example"}},
+		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "bank"}},
+	)
+	svc := service("ledger")
+	svc.Namespace = "bank"
+	create(t, svc)
+	policy := func(name, target string) *meshv1.AuthorizationPolicy {
+		return &meshv1.AuthorizationPolicy{
+			ObjectMeta: metav1.ObjectMeta{Namespace: "bank", Name: name},
+			Spec: meshv1.AuthorizationPolicySpec{
+				TargetRefs: []gwapiv1.LocalPolicyTargetReference{{Group: "", Kind: "Service", Name: gwapiv1.ObjectName(target)}},
+				Rules:      []meshv1.AuthorizationRule{{From: []meshv1.AuthorizationSource{{Namespaces: []string{"bank"}}}}},
+			},
+		}
+	}
+	create(t, policy("ledger-callers", "ledger"), policy("typo", "ledgr"))
+	accepted := func(name string, want metav1.ConditionStatus, message string) func() error {
+		return func() error {
+			var p meshv1.AuthorizationPolicy
+			if err := env.Client.Get(ctx, client.ObjectKey{Namespace: "bank", Name: name}, &p); err != nil {
+				return err
+			}
+			c := meta.FindStatusCondition(p.Status.Conditions, meshv1.ConditionAccepted)
+			if c == nil || c.Status != want || !strings.Contains(c.Message, message) || c.ObservedGeneration != p.Generation {
+				return fmt.Errorf("conditions %+v", p.Status.Conditions)
+			}
+			return nil
+		}
+	}
+	testenv.Eventually(t, "accepted policy", accepted("ledger-callers", metav1.ConditionTrue, "applies"))
+	testenv.Eventually(t, "policy naming a missing Service", accepted("typo", metav1.ConditionFalse, "Service bank/ledgr does not exist"))
+	testenv.Eventually(t, "policies in the model", func() error {
+		m := published.get()
+		for _, p := range m.AuthorizationPolicies {
+			if p.Key.Name == "ledger-callers" && p.Action == model.Allow && p.Rules[0].From[0].Namespaces[0] == "bank" {
+				return nil
+			}
+		}
+		return errors.New("ledger-callers is not in the model")
 	})
 }

@@ -103,6 +103,18 @@ func (r *MeshConfigReconciler) writePolicyStatus(ctx context.Context, p *meshv1.
 	return ignoreGone(r.Client.Status().Update(ctx, p))
 }
 
+// writeAuthorizationStatus sets an AuthorizationPolicy's Accepted
+// condition.
+func (r *MeshConfigReconciler) writeAuthorizationStatus(ctx context.Context, p *meshv1.AuthorizationPolicy, c model.Condition) error {
+	before := p.Status.DeepCopy()
+	p.Status.Conditions = conditions([]model.Condition{c}, p.Generation, p.Status.Conditions)
+	p.Status.ObservedGeneration = p.Generation
+	if equality.Semantic.DeepEqual(before, &p.Status) {
+		return nil
+	}
+	return ignoreGone(r.Client.Status().Update(ctx, p))
+}
+
 // ignoreGone drops errors for objects deleted or changed meanwhile: the
 // next reconcile writes their status.
 func ignoreGone(err error) error {

@@ -39,6 +39,7 @@ func Load(dir string, proxies map[string]nodemeta.Metadata) (*model.Mesh, error)
 		svcs   []corev1.Service
 		routes []*model.Route
 		tps    []*model.TrafficPolicy
+		aps    []*model.AuthorizationPolicy
 		errs   []error
 	)
 	for _, o := range objs {
@@ -59,6 +60,13 @@ func Load(dir string, proxies map[string]nodemeta.Metadata) (*model.Mesh, error)
 			p, err := kube.TrafficPolicy(v)
 			errs = append(errs, prefix(o.file, err))
 			tps = append(tps, p)
+		case *meshv1.AuthorizationPolicy:
+			defaultNamespace(v)
+			p, err := kube.AuthorizationPolicy(v)
+			errs = append(errs, prefix(o.file, err))
+			if p != nil {
+				aps = append(aps, p)
+			}
 		case *gwapiv1.HTTPRoute:
 			defaultNamespace(v)
 			r, err := kube.HTTPRoute(v)
@@ -74,7 +82,7 @@ func Load(dir string, proxies map[string]nodemeta.Metadata) (*model.Mesh, error)
 				routes = append(routes, r)
 			}
 		default:
-			errs = append(errs, fmt.Errorf("%s: %T is not used in local mode: use Mesh, Service, TrafficPolicy, HTTPRoute or GRPCRoute", o.file, o.obj))
+			errs = append(errs, fmt.Errorf("%s: %T is not used in local mode: use Mesh, Service, TrafficPolicy, AuthorizationPolicy, HTTPRoute or GRPCRoute", o.file, o.obj))
 		}
 	}
 	if mesh == nil {
@@ -92,7 +100,7 @@ func Load(dir string, proxies map[string]nodemeta.Metadata) (*model.Mesh, error)
 	services := kube.Services(cluster, svcs, slices, pods)
 	m := &model.Mesh{
 		Settings: settings, Services: services, Workloads: kube.Workloads(pods, services),
-		Routes: routes, TrafficPolicies: tps,
+		Routes: routes, TrafficPolicies: tps, AuthorizationPolicies: aps,
 	}
 	m.Sort()
 	return m, m.Validate()

@@ -56,11 +56,13 @@ func proxy(ip, app string) nodemeta.Metadata {
 
 func TestLoadMakesConnectedProxiesEndpoints(t *testing.T) {
 	dir := t.TempDir()
-	writeFiles(t, dir, map[string]string{"mesh.yaml": meshYAML, "services.yaml": servicesYAML})
+	writeFiles(t, dir, map[string]string{"mesh.yaml": meshYAML, "services.yaml": servicesYAML, "authz.yaml": authzYAML})
+	web := proxy("127.0.0.20", "web")
+	web.Egress = "./reviews"
 	m, err := Load(dir, map[string]nodemeta.Metadata{
 		"reviews-1": proxy("127.0.0.11", "reviews"),
 		"reviews-2": proxy("127.0.0.12", "reviews"),
-		"web-1":     proxy("127.0.0.20", "web"),
+		"web-1":     web,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -79,7 +81,24 @@ func TestLoadMakesConnectedProxiesEndpoints(t *testing.T) {
 	if len(m.Workloads) != 3 {
 		t.Fatalf("%d workloads, want one per proxy", len(m.Workloads))
 	}
+	for _, w := range m.Workloads {
+		if w.Name == "web-v1" && (len(w.Egress) != 1 || w.Egress[0].String() != "shop/reviews") {
+			t.Errorf("web's egress rules %v, want the ones its proxy declared", w.Egress)
+		}
+	}
+	if len(m.AuthorizationPolicies) != 1 || m.AuthorizationPolicies[0].Action != model.Deny || m.AuthorizationPolicies[0].Key.Namespace != "shop" {
+		t.Fatalf("authorization policies %+v, want the file's DENY policy", m.AuthorizationPolicies)
+	}
 }
+
+const authzYAML = `apiVersion: mesh.plexus.dev/v1alpha1
+kind: AuthorizationPolicy
+metadata: {namespace: shop, name: no-deletes}
+spec:
+  targetRefs: [{group: "", kind: Service, name: reviews}]
+  action: DENY
+  rules: [{to: [{methods: [DELETE]}]}]
+`
 
 func TestLoadErrors(t *testing.T) {
 	tests := map[string]struct {

@@ -41,8 +41,10 @@ type AuthorizationPolicy struct {
 	Key NamespacedName `json:"key"`
 	// Targets select workloads behind services; Selector selects them by
 	// label; neither means every workload in the namespace.
-	Targets  []NamespacedName    `json:"targets,omitempty"`
-	Selector map[string]string   `json:"selector,omitempty"`
+	Targets []NamespacedName `json:"targets,omitempty"`
+	// Selector is a Kubernetes label selector in its string form, such
+	// as "app=reviews,tier in (web)".
+	Selector string              `json:"selector,omitempty"`
 	Action   AuthorizationAction `json:"action"`
 	Rules    []AuthorizationRule `json:"rules"`
 }

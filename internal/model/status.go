@@ -27,6 +27,8 @@ const (
 	ReasonBackendNotFound  = "BackendNotFound"
 	ReasonTargetNotFound   = "TargetNotFound"
 	ReasonConflicted       = "Conflicted"
+	// ReasonInvalid: the object passed the schema but cannot be used.
+	ReasonInvalid = "Invalid"
 )
 
 // ParentStatus is a route's status for one parent service.
@@ -179,4 +181,20 @@ func dedupe(s []string) []string {
 		}
 	}
 	return out
+}
+
+// AuthorizationPolicyStatus is the Accepted condition of an authorization
+// policy: False, naming them, when services it targets do not exist.
+func (m *Mesh) AuthorizationPolicyStatus(p *AuthorizationPolicy) Condition {
+	var missing []string
+	for _, t := range p.Targets {
+		if m.Service(t) == nil {
+			missing = append(missing, t.String())
+		}
+	}
+	if len(missing) > 0 {
+		return Condition{Type: ConditionAccepted, Reason: ReasonTargetNotFound,
+			Message: fmt.Sprintf("Service %s does not exist: create it or fix targetRefs; until then the policy protects nothing", strings.Join(missing, ", "))}
+	}
+	return Condition{Type: ConditionAccepted, Status: true, Reason: ReasonAccepted, Message: "the policy applies to its workloads"}
 }
