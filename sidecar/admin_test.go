@@ -24,7 +24,7 @@ func TestConfigDumpRedactsPrivateKeys(t *testing.T) {
 	cert, key := ca.issue(t, clientID)
 	m := metrics.New(metrics.Workload{})
 	p := New(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError})), m)
-	next, err := p.Snapshot().With(resourcev3.SecretType, "1", []*anypb.Any{build.Any(certSecret("default", cert, key)), build.Any(rootSecret("ROOTCA", ca.pem))})
+	next, err := p.Snapshot().With(resourcev3.SecretType, "1", []*anypb.Any{build.Any(certSecret(cert, key)), build.Any(rootSecret(ca.pem))})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -78,7 +78,7 @@ func startTwoSidecars(t *testing.T, appPort uint32, appHTTP2 bool) *twoSidecars 
 	ts := &twoSidecars{server: startProxy(t, cp, "server"), client: startProxy(t, cp, "client"), outboundPort: freePort(t)}
 	inboundPort := freePort(t)
 	vs := cp.set(t, "server", map[resourcev3.Type][]types.Resource{
-		resourcev3.ClusterType: {staticCluster("inbound|app", appHTTP2, "127.0.0.1", appPort)},
+		resourcev3.ClusterType: {staticCluster(appHTTP2, appPort)},
 		resourcev3.ListenerType: {build.Listener("inbound|app", "127.0.0.2", inboundPort, corev3.TrafficDirection_INBOUND,
 			build.HTTPManager("inbound", "inbound|app"))},
 		resourcev3.RouteType: {build.RouteConfig("inbound|app", build.VirtualHost("app", []string{"*"}, build.RouteToCluster("app", "inbound|app", 0)))},
@@ -96,7 +96,10 @@ func startTwoSidecars(t *testing.T, appPort uint32, appHTTP2 bool) *twoSidecars 
 	return ts
 }
 
-func staticCluster(name string, http2 bool, host string, port uint32) *clusterv3.Cluster {
+// staticCluster is the cluster "inbound|app": the app at 127.0.0.1:port.
+func staticCluster(http2 bool, port uint32) *clusterv3.Cluster {
+	const host = "127.0.0.1"
+	const name = "inbound|app"
 	return build.Cluster(build.ClusterOptions{
 		Name: name, HTTP2: http2, Service: "app", Namespace: "test", MeshCluster: "local",
 		Static: []*endpointv3.LocalityLbEndpoints{build.Endpoints(0, "", build.Address(host, port))},

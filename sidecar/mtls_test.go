@@ -83,14 +83,16 @@ func (ca *testCA) issue(t *testing.T, id string) (certPEM, keyPEM []byte) {
 	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kder})
 }
 
-func certSecret(name string, certPEM, keyPEM []byte) *tlsv3.Secret {
+func certSecret(certPEM, keyPEM []byte) *tlsv3.Secret {
+	const name = "default"
 	return &tlsv3.Secret{Name: name, Type: &tlsv3.Secret_TlsCertificate{TlsCertificate: &tlsv3.TlsCertificate{
 		CertificateChain: &corev3.DataSource{Specifier: &corev3.DataSource_InlineBytes{InlineBytes: certPEM}},
 		PrivateKey:       &corev3.DataSource{Specifier: &corev3.DataSource_InlineBytes{InlineBytes: keyPEM}},
 	}}}
 }
 
-func rootSecret(name string, caPEM []byte) *tlsv3.Secret {
+func rootSecret(caPEM []byte) *tlsv3.Secret {
+	const name = "ROOTCA"
 	return &tlsv3.Secret{Name: name, Type: &tlsv3.Secret_ValidationContext{ValidationContext: &tlsv3.CertificateValidationContext{
 		TrustedCa: &corev3.DataSource{Specifier: &corev3.DataSource_InlineBytes{InlineBytes: caPEM}},
 	}}}
@@ -172,10 +174,10 @@ func (m *mtlsMesh) publishServer(t *testing.T, permissive bool) {
 		})
 	}
 	v := m.cp.set(t, "server", map[resourcev3.Type][]types.Resource{
-		resourcev3.ClusterType:  {staticCluster("inbound|app", false, "127.0.0.1", m.app.port())},
+		resourcev3.ClusterType:  {staticCluster(false, m.app.port())},
 		resourcev3.ListenerType: {inbound},
 		resourcev3.RouteType:    {build.RouteConfig("inbound|app", build.VirtualHost("app", []string{"*"}, build.RouteToCluster("app", "inbound|app", 0)))},
-		resourcev3.SecretType:   {certSecret("default", cert, key), rootSecret("ROOTCA", m.ca.pem)},
+		resourcev3.SecretType:   {certSecret(cert, key), rootSecret(m.ca.pem)},
 	})
 	m.server.waitVersion(t, resourcev3.SecretType, v)
 	m.server.waitVersion(t, resourcev3.RouteType, v)
@@ -194,7 +196,7 @@ func (m *mtlsMesh) publishClient(t *testing.T, expectServer string, cert []byte,
 		resourcev3.EndpointType: {build.LoadAssignment("outbound|app", build.Endpoints(0, "z1", build.Address("127.0.0.2", m.inbound)))},
 		resourcev3.ListenerType: {build.Listener("outbound|app", "127.0.0.1", m.outboundPort, corev3.TrafficDirection_OUTBOUND, build.HTTPManager("outbound", "outbound|app"))},
 		resourcev3.RouteType:    {build.RouteConfig("outbound|app", build.VirtualHost("app", []string{"*"}, build.RouteToCluster("app", "outbound|app", 0)))},
-		resourcev3.SecretType:   {certSecret("default", cert, key[0]), rootSecret("ROOTCA", m.ca.pem)},
+		resourcev3.SecretType:   {certSecret(cert, key[0]), rootSecret(m.ca.pem)},
 	})
 	m.client.waitVersion(t, resourcev3.SecretType, v)
 	m.client.waitVersion(t, resourcev3.RouteType, v)

@@ -183,7 +183,7 @@ func TestCompileListenerErrors(t *testing.T) {
 			[]string{`listener filter "envoy.filters.listener.proxy_protocol" is not supported`}},
 		{"no filter chains", func(l L) { l.FilterChains = nil }, []string{"no filter chains"}},
 		{"two network filters", func(l L) { l.FilterChains[0].Filters = append(l.FilterChains[0].Filters, build.TCPProxy("x", "y")) },
-			[]string{"filter_chains[0]", "want exactly one network filter", "got 2"}},
+			[]string{"filter_chains[0]", "only envoy.filters.network.rbac may come before"}},
 		{"unknown network filter", filter(&listenerv3.Filter{Name: "envoy.filters.network.redis_proxy"}), []string{`network filter "envoy.filters.network.redis_proxy" is not supported`}},
 		{"unknown http filter", filter(hcm(func(h *hcmv3.HttpConnectionManager) {
 			h.HttpFilters = append([]*hcmv3.HttpFilter{{Name: "envoy.filters.http.lua"}}, h.HttpFilters...)

@@ -9,7 +9,9 @@ import (
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
+	rbachttpv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/rbac/v3"
 	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
+	rbacnetv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/rbac/v3"
 	tcpv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/tcp_proxy/v3"
 	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/wellknown"
@@ -131,10 +133,33 @@ func compileFilterChain(fc *listenerv3.FilterChain) (*FilterChain, error) {
 		}
 		out.TLS = t
 	}
-	if len(fc.GetFilters()) != 1 {
-		return nil, fmt.Errorf("want exactly one network filter (http_connection_manager or tcp_proxy), got %d", len(fc.GetFilters()))
+	filters := fc.GetFilters()
+	if len(filters) == 0 {
+		return nil, errors.New("want a network filter: http_connection_manager or tcp_proxy")
 	}
-	f := fc.GetFilters()[0]
+	// Authorization filters may come first; the last filter handles the
+	// connection.
+	for _, f := range filters[:len(filters)-1] {
+		if f.GetName() != wellknown.RoleBasedAccessControl {
+			return nil, fmt.Errorf("network filter %q before the last one: only %s may come before %s or %s", f.GetName(), wellknown.RoleBasedAccessControl, wellknown.HTTPConnectionManager, wellknown.TCPProxy)
+		}
+		cfg := &rbacnetv3.RBAC{}
+		if err := f.GetTypedConfig().UnmarshalTo(cfg); err != nil {
+			return nil, fmt.Errorf("filter %q: %w", f.GetName(), err)
+		}
+		if cfg.GetShadowRules() != nil || cfg.GetMatcher() != nil {
+			return nil, fmt.Errorf("filter %q: only rules are supported, not shadow_rules or matcher", f.GetName())
+		}
+		if cfg.GetRules() == nil {
+			continue // no rules: the filter allows everything
+		}
+		r, err := CompileRBAC(cfg.GetRules())
+		if err != nil {
+			return nil, fmt.Errorf("filter %q: %w", f.GetName(), err)
+		}
+		out.RBAC = append(out.RBAC, r)
+	}
+	f := filters[len(filters)-1]
 	switch f.GetName() {
 	case wellknown.HTTPConnectionManager:
 		hcm := &hcmv3.HttpConnectionManager{}
@@ -183,8 +208,25 @@ func compileHCM(h *hcmv3.HttpConnectionManager) (*HTTPManager, error) {
 		return nil, errors.New("set rds or route_config")
 	}
 	for _, f := range h.GetHttpFilters() {
-		if f.GetName() != wellknown.Router && !f.GetIsOptional() {
-			return nil, fmt.Errorf("http filter %q is not supported", f.GetName())
+		switch {
+		case f.GetName() == wellknown.HTTPRoleBasedAccessControl:
+			cfg := &rbachttpv3.RBAC{}
+			if err := f.GetTypedConfig().UnmarshalTo(cfg); err != nil {
+				return nil, fmt.Errorf("http filter %q: %w", f.GetName(), err)
+			}
+			if cfg.GetShadowRules() != nil || cfg.GetMatcher() != nil {
+				return nil, fmt.Errorf("http filter %q: only rules are supported, not shadow_rules or matcher", f.GetName())
+			}
+			if cfg.GetRules() == nil {
+				continue
+			}
+			r, err := CompileRBAC(cfg.GetRules())
+			if err != nil {
+				return nil, fmt.Errorf("http filter %q: %w", f.GetName(), err)
+			}
+			out.RBAC = append(out.RBAC, r)
+		case f.GetName() != wellknown.Router && !f.GetIsOptional():
+			return nil, fmt.Errorf("http filter %q is not supported: use %s and %s", f.GetName(), wellknown.HTTPRoleBasedAccessControl, wellknown.Router)
 		}
 	}
 	var err error

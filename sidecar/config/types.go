@@ -3,6 +3,7 @@ package config
 import (
 	"crypto/x509"
 	"regexp"
+	"strings"
 	"time"
 
 	"github.com/spiffe/go-spiffe/v2/svid/x509svid"
@@ -57,8 +58,10 @@ type FilterChain struct {
 	Name  string
 	Match ChainMatch
 	TLS   *DownstreamTLS
-	HTTP  *HTTPManager
-	TCP   *TCPProxy
+	// RBAC authorizes each connection, in order, before TCP proxying.
+	RBAC []*RBAC
+	HTTP *HTTPManager
+	TCP  *TCPProxy
 }
 
 // DownstreamTLS terminates TLS (mTLS between sidecars).
@@ -72,6 +75,8 @@ type DownstreamTLS struct {
 // HTTPManager proxies HTTP/1.1, HTTP/2 and gRPC.
 type HTTPManager struct {
 	StatPrefix string
+	// RBAC authorizes each request, in order, before routing.
+	RBAC []*RBAC
 	// RouteName names a RouteConfiguration from RDS; Routes is set instead
 	// when the routes are inline.
 	RouteName string
@@ -412,3 +417,24 @@ type HeaderMutation struct {
 
 // Empty reports whether the mutation does nothing.
 func (m HeaderMutation) Empty() bool { return len(m.Add) == 0 && len(m.Remove) == 0 }
+
+// Matches reports whether value matches.
+func (m *StringMatch) Matches(value string) bool {
+	if m.IgnoreCase {
+		value = strings.ToLower(value)
+	}
+	switch m.Kind {
+	case MatchExact:
+		return value == m.Value
+	case MatchPrefix:
+		return strings.HasPrefix(value, m.Value)
+	case MatchSuffix:
+		return strings.HasSuffix(value, m.Value)
+	case MatchContains:
+		return strings.Contains(value, m.Value)
+	case MatchRegex:
+		return m.Regex.MatchString(value)
+	default: // present
+		return true
+	}
+}

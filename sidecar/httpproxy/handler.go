@@ -50,6 +50,11 @@ type Config struct {
 	// exist.
 	Cluster  func(name string) *upstream.Cluster
 	Observer Observer
+	// RBAC authorizes each request before routing, in order.
+	RBAC []*config.RBAC
+	// Port is the destination port authorization sees; 0 takes it from
+	// the connection's local address.
+	Port uint32
 	// Log receives forwarding errors at debug level (each one is also a
 	// local reply, counted and explained in a header).
 	Log *slog.Logger
@@ -117,9 +122,47 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			h.cfg.Observer.Request(ev)
 		}
 	}()
+	if err := h.authorize(r); err != nil {
+		h.localReply(rec, r, err)
+		return
+	}
 	if err := h.route(rec, r, p); err != nil {
 		h.localReply(rec, r, err)
 	}
+}
+
+// authorize applies the authorization filters: a denied request gets 403,
+// or PERMISSION_DENIED for gRPC.
+func (h *Handler) authorize(r *http.Request) *localError {
+	if len(h.cfg.RBAC) == 0 {
+		return nil
+	}
+	req := &config.AuthzRequest{Port: h.cfg.Port, HTTP: true, Method: r.Method, Path: r.URL.Path}
+	if req.Port == 0 {
+		if a, ok := r.Context().Value(http.LocalAddrContextKey).(*net.TCPAddr); ok {
+			req.Port = uint32(a.Port)
+		}
+	}
+	if id, ok := tlsconfig.PeerID(r.TLS); ok {
+		req.Peer = id.String()
+	}
+	for _, rb := range h.cfg.RBAC {
+		if ok, policy := rb.Allows(req); !ok {
+			detail := "no authorization policy allows " + describeCaller(req.Peer)
+			if policy != "" {
+				detail = "denied to " + describeCaller(req.Peer) + " by policy " + policy
+			}
+			return &localError{http.StatusForbidden, ReasonRBACDenied, detail}
+		}
+	}
+	return nil
+}
+
+func describeCaller(peer string) string {
+	if peer == "" {
+		return "an unauthenticated caller"
+	}
+	return peer
 }
 
 // route decides what to do with r and does it.

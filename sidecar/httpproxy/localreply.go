@@ -23,6 +23,7 @@ const (
 	ReasonOverflowPrefix    = "overflow_"
 	ReasonDirectResponse    = "direct_response"
 	ReasonRedirect          = "redirect"
+	ReasonRBACDenied        = "rbac_access_denied"
 )
 
 // localError is a failure the proxy answers itself.

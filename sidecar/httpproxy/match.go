@@ -130,26 +130,7 @@ func headerMatches(m *config.HeaderMatch, r *http.Request) bool {
 }
 
 func stringMatches(m *config.StringMatch, value string, present bool) bool {
-	if !present {
-		return false
-	}
-	if m.IgnoreCase {
-		value = strings.ToLower(value)
-	}
-	switch m.Kind {
-	case config.MatchExact:
-		return value == m.Value
-	case config.MatchPrefix:
-		return strings.HasPrefix(value, m.Value)
-	case config.MatchSuffix:
-		return strings.HasSuffix(value, m.Value)
-	case config.MatchContains:
-		return strings.Contains(value, m.Value)
-	case config.MatchRegex:
-		return m.Regex.MatchString(value)
-	default: // present
-		return true
-	}
+	return present && m.Matches(value)
 }
 
 func isGRPC(r *http.Request) bool {

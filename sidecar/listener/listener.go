@@ -139,7 +139,7 @@ func (l *Listener) newState(cfg *config.Listener) (*state, error) {
 		}
 		if fc.HTTP != nil {
 			c.conn = newConnListener(l.Addr())
-			c.srv = l.httpServer(cfg, fc.HTTP)
+			c.srv = l.httpServer(cfg, fc)
 			go func() { _ = c.srv.Serve(c.conn) }()
 		}
 		if fc.Match.TransportProtocol != "" || len(fc.Match.ApplicationProtocols) > 0 {
@@ -166,7 +166,8 @@ func (l *Listener) newState(cfg *config.Listener) (*state, error) {
 	return s, nil
 }
 
-func (l *Listener) httpServer(cfg *config.Listener, h *config.HTTPManager) *http.Server {
+func (l *Listener) httpServer(cfg *config.Listener, fc *config.FilterChain) *http.Server {
+	h := fc.HTTP
 	routes := func() *config.RouteTable { return h.Routes }
 	if h.Routes == nil {
 		name := h.RouteName
@@ -179,6 +180,8 @@ func (l *Listener) httpServer(cfg *config.Listener, h *config.HTTPManager) *http
 			Cluster:   l.env.Cluster,
 			Observer:  l.env.HTTPObserver(),
 			Log:       l.env.Logger().With("listener", cfg.Name),
+			RBAC:      h.RBAC,
+			Port:      fc.Match.DestinationPort,
 		}),
 		ReadHeaderTimeout: h.RequestHeadersTimeout,
 		IdleTimeout:       h.IdleTimeout,
@@ -284,6 +287,10 @@ func (l *Listener) handleWith(s *state, conn net.Conn, port int) {
 			_ = conn.Close()
 		}
 	case c.cfg.TCP != nil:
+		if !l.authorize(c.cfg, conn, port, s.cfg.Direction) {
+			_ = conn.Close()
+			return
+		}
 		// Count the connection only while the listener is open, so
 		// Shutdown's Wait never races an Add.
 		l.mu.Lock()
@@ -298,6 +305,38 @@ func (l *Listener) handleWith(s *state, conn net.Conn, port int) {
 		proxyTCP(conn, c.cfg.TCP, s.cfg.Direction, l.env)
 	}
 }
+
+// authorize applies the chain's authorization filters to an opaque TCP
+// connection; a denied one is counted and logged, and the caller closes
+// it.
+func (l *Listener) authorize(fc *config.FilterChain, conn net.Conn, port int, dir config.Direction) bool {
+	if len(fc.RBAC) == 0 {
+		return true
+	}
+	req := &config.AuthzRequest{Port: uint32(port)}
+	if tc, ok := conn.(*tls.Conn); ok {
+		state := tc.ConnectionState()
+		if id, ok := tlsconfig.PeerID(&state); ok {
+			req.Peer = id.String()
+		}
+	}
+	for _, r := range fc.RBAC {
+		if ok, policy := r.Allows(req); !ok {
+			l.env.Logger().Debug("connection denied by authorization", "listener", fc.Name, "peer", req.Peer, "port", port, "policy", policy)
+			var cluster *config.Cluster
+			if u := l.env.Cluster(fc.TCP.Cluster); u != nil {
+				cluster = u.Config()
+			}
+			l.env.TCPObserver().Failed(dir, cluster, ReasonRBACDenied)
+			return false
+		}
+	}
+	return true
+}
+
+// ReasonRBACDenied is the local reply reason of requests and connections
+// an authorization policy refused.
+const ReasonRBACDenied = httpproxy.ReasonRBACDenied
 
 // selectChain applies Envoy's precedence: a chain naming the destination
 // port beats one that does not; then a named transport protocol; then named

@@ -64,6 +64,13 @@ func accepted(c client.Client, obj *unstructured.Unstructured) error {
 			}
 		}
 	}
+	conds, _, _ := unstructured.NestedSlice(got.Object, "status", "conditions")
+	for _, c := range conds {
+		cond := c.(map[string]any)
+		if cond["type"] == "Accepted" && cond["status"] == "True" {
+			return nil
+		}
+	}
 	if got.GetKind() == "Mesh" {
 		return nil
 	}

@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"slices"
@@ -39,6 +40,17 @@ spec:
   - backendRefs:
     - {name: reviews-v1, port: 8080, weight: 0}
     - {name: reviews-v2, port: 8080, weight: 100}
+`
+
+const readersPolicy = `
+apiVersion: mesh.plexus.dev/v1alpha1
+kind: AuthorizationPolicy
+metadata: {namespace: shop, name: reviews-readers}
+spec:
+  targetRefs: [{group: "", kind: Service, name: reviews}]
+  rules:
+  - from: [{spiffeIDs: ["spiffe://e2e.example/ns/shop/sa/client"]}]
+    to: [{methods: [GET]}]
 `
 
 // onlyFrom checks that n calls all reach instance want.
@@ -106,6 +118,37 @@ func runScenario(t *testing.T, m *meshLab, cp controlPlane, vip string) {
 				err = fmt.Errorf("answered by %v", strings.Join(got, ","))
 			}
 			return err
+		})
+	})
+
+	t.Run("an AuthorizationPolicy is enforced on the caller's identity", func(t *testing.T) {
+		cp.apply(t, "reviews-readers", readersPolicy)
+		c := m.client.HTTPClient(t)
+		testenv.Eventually(t, "POST refused, GET allowed", func() error {
+			req, _ := http.NewRequestWithContext(context.Background(), http.MethodPost, "http://"+vip+":8080/", strings.NewReader("x"))
+			resp, err := c.Do(req)
+			if err != nil {
+				return err
+			}
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusForbidden || resp.Header.Get("X-Plexus-Local-Reply") != "rbac_access_denied" {
+				return fmt.Errorf("POST: %d %q, want 403 rbac_access_denied", resp.StatusCode, resp.Header.Get("X-Plexus-Local-Reply"))
+			}
+			_, err = m.call(t, vip, "/", 4)
+			return err
+		})
+		cp.remove(t, "reviews-readers")
+		testenv.Eventually(t, "POST allowed again", func() error {
+			req, _ := http.NewRequestWithContext(context.Background(), http.MethodPost, "http://"+vip+":8080/", strings.NewReader("x"))
+			resp, err := c.Do(req)
+			if err != nil {
+				return err
+			}
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusOK {
+				return fmt.Errorf("POST: %d", resp.StatusCode)
+			}
+			return nil
 		})
 	})
 

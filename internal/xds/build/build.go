@@ -24,10 +24,12 @@ import (
 )
 
 // Any wraps a message. Marshalling a generated xDS message cannot fail, so
-// an error is a programming error and panics.
+// an error is a programming error and panics. The encoding is
+// deterministic (maps in key order), so the same configuration always
+// gives the same bytes and the same xDS version.
 func Any(m proto.Message) *anypb.Any {
-	a, err := anypb.New(m)
-	if err != nil {
+	a := &anypb.Any{}
+	if err := anypb.MarshalFrom(a, m, proto.MarshalOptions{Deterministic: true}); err != nil {
 		panic(fmt.Sprintf("build: wrapping %T: %v", m, err))
 	}
 	return a

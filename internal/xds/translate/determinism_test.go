@@ -23,6 +23,7 @@ func TestTranslationIsDeterministic(t *testing.T) {
 			shuffle(m.Services)
 			shuffle(m.Routes)
 			shuffle(m.TrafficPolicies)
+			shuffle(m.AuthorizationPolicies)
 			shuffle(m.Workloads)
 			for _, s := range m.Services {
 				shuffle(s.Endpoints)

@@ -97,6 +97,7 @@ func loadModel(t *testing.T, path string) (*model.Mesh, Proxy) {
 		slices []discoveryv1.EndpointSlice
 		pods   []corev1.Pod
 		tps    []*model.TrafficPolicy
+		aps    []*model.AuthorizationPolicy
 		routes []*model.Route
 		proxy  string
 	)
@@ -115,6 +116,12 @@ func loadModel(t *testing.T, path string) (*model.Mesh, Proxy) {
 			svcs = append(svcs, *o)
 		case *discoveryv1.EndpointSlice:
 			slices = append(slices, *o)
+		case *meshv1.AuthorizationPolicy:
+			ap, err := kube.AuthorizationPolicy(o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			aps = append(aps, ap)
 		case *meshv1.TrafficPolicy:
 			tp, err := kube.TrafficPolicy(o)
 			if err != nil {
@@ -155,7 +162,7 @@ func loadModel(t *testing.T, path string) (*model.Mesh, Proxy) {
 	}
 	cluster := kube.Cluster{Name: settings.ClusterName, TrustDomain: settings.TrustDomain}
 	services := kube.Services(cluster, svcs, slices, pods)
-	m := &model.Mesh{Settings: settings, Services: services, Workloads: kube.Workloads(pods, services), TrafficPolicies: tps, Routes: routes}
+	m := &model.Mesh{Settings: settings, Services: services, Workloads: kube.Workloads(pods, services), TrafficPolicies: tps, AuthorizationPolicies: aps, Routes: routes}
 	m.Sort()
 	if err := m.Validate(); err != nil {
 		t.Fatalf("%s: the model does not validate: %v", path, err)

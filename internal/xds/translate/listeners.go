@@ -5,6 +5,8 @@ import (
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
+	rbacv3 "github.com/envoyproxy/go-control-plane/envoy/config/rbac/v3"
+	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
 	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
@@ -79,17 +81,30 @@ func virtualInboundListener(chains []*listenerv3.FilterChain) *listenerv3.Listen
 // inboundChains are one application port's filter chains: mTLS always,
 // and plaintext too in PERMISSIVE mode. In STRICT mode a plaintext
 // connection matches no chain and is closed.
-func inboundChains(port model.ServicePort, cluster string, mode model.MTLSMode) []*listenerv3.FilterChain {
-	filter := func() *listenerv3.Filter {
+func inboundChains(port model.ServicePort, cluster string, mode model.MTLSMode, authz authorization) []*listenerv3.FilterChain {
+	// Authorization runs first: DENY rules, then ALLOW rules.
+	filters := func() []*listenerv3.Filter {
 		if port.Protocol == model.ProtocolTCP {
-			return build.TCPProxy("inbound", cluster)
+			var out []*listenerv3.Filter
+			for _, rules := range []*rbacv3.RBAC{authz.deny, authz.allow} {
+				if rules != nil {
+					out = append(out, build.RBACNetworkFilter("inbound", rules))
+				}
+			}
+			return append(out, build.TCPProxy("inbound", cluster))
 		}
-		return build.HTTPManager("inbound", InboundRouteName(port.Port))
+		var hf []*hcmv3.HttpFilter
+		for _, rules := range []*rbacv3.RBAC{authz.deny, authz.allow} {
+			if rules != nil {
+				hf = append(hf, build.RBACHTTPFilter(rules))
+			}
+		}
+		return []*listenerv3.Filter{build.HTTPManagerWithFilters("inbound", InboundRouteName(port.Port), hf...)}
 	}
 	tlsChain := &listenerv3.FilterChain{
 		Name:             fmt.Sprintf("inbound|%d|mtls", port.Port),
 		FilterChainMatch: &listenerv3.FilterChainMatch{DestinationPort: build.UInt32(port.Port), TransportProtocol: "tls"},
-		Filters:          []*listenerv3.Filter{filter()},
+		Filters:          filters(),
 		TransportSocket:  downstreamMTLS(),
 	}
 	chains := []*listenerv3.FilterChain{tlsChain}
@@ -97,7 +112,7 @@ func inboundChains(port model.ServicePort, cluster string, mode model.MTLSMode) 
 		chains = append(chains, &listenerv3.FilterChain{
 			Name:             fmt.Sprintf("inbound|%d|plaintext", port.Port),
 			FilterChainMatch: &listenerv3.FilterChainMatch{DestinationPort: build.UInt32(port.Port), TransportProtocol: "raw_buffer"},
-			Filters:          []*listenerv3.Filter{filter()},
+			Filters:          filters(),
 		})
 	}
 	return chains

@@ -126,6 +126,7 @@ func outbound(m *model.Mesh, scope Scope, r *Resources) {
 // that delivers to the application on localhost.
 func inbound(m *model.Mesh, w *model.Workload, r *Resources) {
 	mode := m.Settings.MTLSFor(w.Key.Namespace)
+	authz := authorizationFor(m, w)
 	var chains []*listenerv3.FilterChain
 	for _, port := range w.Ports {
 		name := InboundClusterName(port.Port)
@@ -133,7 +134,7 @@ func inbound(m *model.Mesh, w *model.Workload, r *Resources) {
 		if port.Protocol.IsHTTP() || port.Protocol == model.ProtocolUnknown {
 			r.Routes = append(r.Routes, inboundRoutes(port))
 		}
-		chains = append(chains, inboundChains(port, name, mode)...)
+		chains = append(chains, inboundChains(port, name, mode, authz)...)
 	}
 	r.Listeners = append(r.Listeners, virtualInboundListener(chains))
 }
