@@ -70,18 +70,27 @@ func (r *RBAC) Allows(req *AuthzRequest) (ok bool, policy string) {
 }
 
 func (p *RBACPolicy) matches(req *AuthzRequest) bool {
-	perm, prin := false, false
-	for _, x := range p.Permissions {
-		if perm = x.matches(req); perm {
-			break
+	return anyMatch(p.Permissions, req) && anyMatch(p.Principals, req)
+}
+
+type matcher interface{ matches(*AuthzRequest) bool }
+
+func anyMatch[T matcher](list []T, req *AuthzRequest) bool {
+	for _, x := range list {
+		if x.matches(req) {
+			return true
 		}
 	}
-	for _, x := range p.Principals {
-		if prin = x.matches(req); prin {
-			break
+	return false
+}
+
+func allMatch[T matcher](list []T, req *AuthzRequest) bool {
+	for _, x := range list {
+		if !x.matches(req) {
+			return false
 		}
 	}
-	return perm && prin
+	return true
 }
 
 func (p *Permission) matches(req *AuthzRequest) bool {
@@ -89,19 +98,9 @@ func (p *Permission) matches(req *AuthzRequest) bool {
 	case p.Any:
 		return true
 	case p.And != nil:
-		for _, x := range p.And {
-			if !x.matches(req) {
-				return false
-			}
-		}
-		return true
+		return allMatch(p.And, req)
 	case p.Or != nil:
-		for _, x := range p.Or {
-			if x.matches(req) {
-				return true
-			}
-		}
-		return false
+		return anyMatch(p.Or, req)
 	case p.Not != nil:
 		return !p.Not.matches(req)
 	case p.Port != 0:
@@ -119,19 +118,9 @@ func (p *Principal) matches(req *AuthzRequest) bool {
 	case p.Any:
 		return true
 	case p.And != nil:
-		for _, x := range p.And {
-			if !x.matches(req) {
-				return false
-			}
-		}
-		return true
+		return allMatch(p.And, req)
 	case p.Or != nil:
-		for _, x := range p.Or {
-			if x.matches(req) {
-				return true
-			}
-		}
-		return false
+		return anyMatch(p.Or, req)
 	case p.Not != nil:
 		return !p.Not.matches(req)
 	case p.Authenticated != nil:
