@@ -257,6 +257,13 @@ func TestMTLSPermissiveAcceptsBoth(t *testing.T) {
 	if code, who, _ := get(t, plainClient(), m.plaintextURL()); code != http.StatusOK || who != "app" {
 		t.Fatalf("plaintext in PERMISSIVE: %d from %q", code, who)
 	}
+	// The server counts each kind, so users see when STRICT is safe.
+	if n := m.server.metric(t, "plexus_inbound_connections_total", "mtls", "false"); n != 1 {
+		t.Errorf("plaintext connections counted: %v, want 1", n)
+	}
+	if n := m.server.metric(t, "plexus_inbound_connections_total", "mtls", "true"); n < 1 {
+		t.Errorf("mTLS connections counted: %v, want at least 1", n)
+	}
 }
 
 func TestCertificateRotationKeepsConnections(t *testing.T) {

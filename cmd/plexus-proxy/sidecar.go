@@ -46,6 +46,11 @@ requests in flight finish for up to --drain-timeout.`,
 			if _, err := model.ParseEgress(o.Workload.Egress, o.Workload.Namespace); err != nil {
 				return fmt.Errorf("--egress: %w", err)
 			}
+			if o.Workload.MTLSMode != "" {
+				if _, err := model.ParseMTLSMode(o.Workload.MTLSMode); err != nil {
+					return fmt.Errorf("--mtls-mode: %w", err)
+				}
+			}
 			if concurrency < 0 {
 				return fmt.Errorf("--concurrency %d: use 0 (follow the CPU limit) or a positive number of threads", concurrency)
 			}
@@ -68,6 +73,7 @@ requests in flight finish for up to --drain-timeout.`,
 	f.StringVar(&o.Workload.IP, "ip", "", "address peers reach this proxy on")
 	f.StringToStringVar(&o.Workload.Labels, "labels", nil, "workload labels, such as app=reviews,version=v1; in local mode Services select proxies by them")
 	f.StringVar(&o.Workload.Egress, "egress", "", "services this workload calls, NAMESPACE/SERVICE patterns such as ./*,billing/payments; the proxy then receives only those (default: every service it may see)")
+	f.StringVar(&o.Workload.MTLSMode, "mtls-mode", "", "override the namespace's mTLS mode for this workload: STRICT or PERMISSIVE (local mode; in Kubernetes use the pod annotation mesh.plexus.dev/mtls-mode)")
 	f.StringVar(&ports, "app-ports", "", "ports the application serves, such as 8080/http,9090/grpc")
 	f.StringVar(&o.AdminAddress, "admin-address", o.AdminAddress, "admin API address: /ready, /metrics, /config_dump, /stats")
 	f.StringVar(&o.StatusAddress, "status-address", "", "address serving only /ready and /metrics, for kubelet probes and Prometheus (for example :15020); off by default")

@@ -93,6 +93,11 @@ func parseAnnotations(a map[string]string) (options, error) {
 			errs = append(errs, fmt.Errorf("annotation %s: %w", kube.AnnotationEgress, err))
 		}
 	}
+	if v, ok := a[kube.AnnotationMTLSMode]; ok {
+		if _, err := model.ParseMTLSMode(v); err != nil {
+			errs = append(errs, fmt.Errorf("annotation %s: %w", kube.AnnotationMTLSMode, err))
+		}
+	}
 	if v, ok := a[AnnotationLogLevel]; ok {
 		switch v {
 		case "debug", "info", "warn", "error":

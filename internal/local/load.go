@@ -175,8 +175,12 @@ func fromProxies(svcs []corev1.Service, proxies map[string]nodemeta.Metadata) ([
 			Spec:       corev1.PodSpec{ServiceAccountName: meta.ServiceAccount},
 			Status:     corev1.PodStatus{PodIP: meta.IP, Phase: corev1.PodRunning},
 		}
+		pod.Annotations = map[string]string{}
 		if meta.Egress != "" {
-			pod.Annotations = map[string]string{kube.AnnotationEgress: meta.Egress}
+			pod.Annotations[kube.AnnotationEgress] = meta.Egress
+		}
+		if meta.MTLSMode != "" {
+			pod.Annotations[kube.AnnotationMTLSMode] = meta.MTLSMode
 		}
 		// The workload name stands where a Deployment would.
 		pod.OwnerReferences = []metav1.OwnerReference{{Kind: "Workload", Name: meta.Workload, Controller: ptr(true)}}

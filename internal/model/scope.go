@@ -2,9 +2,8 @@ package model
 
 import (
 	"fmt"
+	"regexp"
 	"strings"
-
-	"k8s.io/apimachinery/pkg/util/validation"
 )
 
 // Wildcard in an egress rule or export list matches any namespace or name.
@@ -56,7 +55,7 @@ func ParseExportTo(s, own string) ([]string, error) {
 			return nil, nil
 		case item == ".":
 			out = append(out, own)
-		case len(validation.IsDNS1123Label(item)) == 0:
+		case isDNSLabel(item):
 			out = append(out, item)
 		default:
 			return nil, fmt.Errorf("export-to %q: want *, . (own namespace) or namespace names separated by commas", item)
@@ -68,8 +67,15 @@ func ParseExportTo(s, own string) ([]string, error) {
 	return out, nil
 }
 
+// dnsLabel is a Kubernetes namespace or Service name (RFC 1123 label).
+// The model checks it itself so that the proxy, which parses egress
+// rules, does not link Kubernetes libraries.
+var dnsLabel = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`)
+
+func isDNSLabel(s string) bool { return len(s) <= 63 && dnsLabel.MatchString(s) }
+
 func nameOrWildcard(s string) bool {
-	return s == Wildcard || len(validation.IsDNS1123Label(s)) == 0
+	return s == Wildcard || isDNSLabel(s)
 }
 
 // VisibleFrom reports whether a proxy in namespace ns may see the service:
@@ -84,4 +90,13 @@ func (s *Service) VisibleFrom(ns string) bool {
 		}
 	}
 	return false
+}
+
+// ParseMTLSMode reads an mTLS mode annotation or flag value.
+func ParseMTLSMode(v string) (MTLSMode, error) {
+	switch m := MTLSMode(v); m {
+	case MTLSStrict, MTLSPermissive:
+		return m, nil
+	}
+	return "", fmt.Errorf("mTLS mode %q: use STRICT or PERMISSIVE", v)
 }

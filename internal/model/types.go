@@ -145,6 +145,9 @@ type Workload struct {
 	// Egress narrows the services the workload's proxy receives to those
 	// it names; empty means every service visible from its namespace.
 	Egress []EgressRule `json:"egress,omitempty"`
+	// MTLS overrides the namespace's mTLS mode for this workload; "" keeps
+	// it.
+	MTLS MTLSMode `json:"mtls,omitempty"`
 }
 
 // LoadBalancer is an endpoint selection algorithm.

@@ -136,6 +136,11 @@ var (
 		Help:   "xDS updates received by the proxy, by resource type and result (ack or nack).",
 		Labels: []string{LabelType, LabelResult},
 	}
+	InboundConnections = Metric{
+		Name: "plexus_inbound_connections_total", Kind: Counter,
+		Help:   "Connections the proxy accepted for its workload, by whether they were mutual TLS (mtls=\"true\") or plaintext, which only PERMISSIVE mode accepts. No plaintext for a while means STRICT is safe.",
+		Labels: []string{LabelMTLS},
+	}
 	ProxyCertificateExpiry = Metric{
 		Name: "plexus_proxy_certificate_expiry_timestamp_seconds", Kind: Gauge,
 		Help: "When the proxy's workload certificate expires, in Unix seconds; 0 before it has one. Alert when it comes near: renewal keeps failing.",
@@ -191,7 +196,7 @@ func Proxies() []Metric {
 		TCPConnectionsOpened, TCPConnectionsClosed, TCPSentBytes, TCPReceivedBytes,
 		UpstreamRetries, UpstreamTimeouts, OutlierEjections, OutlierEjectedEndpoints,
 		CircuitBreakerOverflows, LocalReplies, ProxyXDSConnected, ProxyConfigUpdates,
-		ProxyCertificateExpiry, ProxyCertificateRenewals,
+		InboundConnections, ProxyCertificateExpiry, ProxyCertificateRenewals,
 	}
 }
 

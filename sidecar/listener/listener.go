@@ -281,6 +281,9 @@ func (l *Listener) handleWith(s *state, conn net.Conn, port int) {
 		}
 		conn = tc
 	}
+	if s.cfg.Direction == config.Inbound {
+		l.env.TCPObserver().Accepted(c.tls != nil)
+	}
 	switch {
 	case c.conn != nil:
 		if !c.conn.deliver(conn) {

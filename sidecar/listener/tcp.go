@@ -16,6 +16,9 @@ import (
 // TCPObserver is told about opaque TCP connections, for metrics.
 type TCPObserver interface {
 	Opened(dir config.Direction, c *config.Cluster)
+	// Accepted counts a connection an inbound listener accepted, by
+	// whether it was mutual TLS.
+	Accepted(mtls bool)
 	Closed(dir config.Direction, c *config.Cluster, sent, received int64)
 	// Failed is a connection closed because no upstream could be reached.
 	Failed(dir config.Direction, c *config.Cluster, reason string)

@@ -33,7 +33,7 @@ type Metrics struct {
 
 	requests, retries, timeouts, ejections, overflows, localReplies *prometheus.CounterVec
 	tcpOpened, tcpClosed, tcpSent, tcpReceived, configUpdates       *prometheus.CounterVec
-	certRenewals                                                    *prometheus.CounterVec
+	certRenewals, inbound                                           *prometheus.CounterVec
 	duration                                                        *prometheus.HistogramVec
 	ejected, xdsConnected, certExpiry                               *prometheus.GaugeVec
 }
@@ -65,12 +65,13 @@ func New(self Workload) *Metrics {
 		configUpdates: telemetry.ProxyConfigUpdates.CounterVec(),
 		xdsConnected:  telemetry.ProxyXDSConnected.GaugeVec(),
 		certRenewals:  telemetry.ProxyCertificateRenewals.CounterVec(),
+		inbound:       telemetry.InboundConnections.CounterVec(),
 		certExpiry:    telemetry.ProxyCertificateExpiry.GaugeVec(),
 	}
 	m.Registry.MustRegister(
 		m.requests, m.duration, m.retries, m.timeouts, m.ejections, m.ejected, m.overflows,
 		m.localReplies, m.tcpOpened, m.tcpClosed, m.tcpSent, m.tcpReceived, m.configUpdates, m.xdsConnected,
-		m.certRenewals, m.certExpiry,
+		m.certRenewals, m.certExpiry, m.inbound,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
 	m.xdsConnected.WithLabelValues().Set(0)
@@ -153,6 +154,12 @@ func (m *Metrics) EjectedHosts(c *config.Cluster, n int) {
 // Overflow counts a circuit breaker overflow.
 func (m *Metrics) Overflow(c *config.Cluster, limit string) {
 	m.overflows.WithLabelValues(append(destination(c), limit)...).Inc()
+}
+
+// Accepted counts a connection an inbound listener accepted, by whether it
+// was mutual TLS.
+func (m *Metrics) Accepted(mtls bool) {
+	m.inbound.WithLabelValues(strconv.FormatBool(mtls)).Inc()
 }
 
 // Opened counts an opaque TCP connection.

@@ -13,6 +13,9 @@ const (
 	// NAMESPACE/SERVICE patterns ("./*,billing/payments"); unset, every
 	// service visible from its namespace.
 	AnnotationEgress = "mesh.plexus.dev/egress"
+	// AnnotationMTLSMode on a pod overrides the mTLS mode for its
+	// workload: STRICT or PERMISSIVE.
+	AnnotationMTLSMode = "mesh.plexus.dev/mtls-mode"
 )
 
 // exportTo reads a Service's export-to annotation. A value that does not

@@ -35,6 +35,11 @@ func Workloads(pods []corev1.Pod, services []*model.Service) []*model.Workload {
 			Labels:         pod.Labels,
 			Egress:         egress(pod.Annotations, pod.Namespace),
 		}
+		if v, ok := pod.Annotations[AnnotationMTLSMode]; ok {
+			// The injector refuses other values; one that slipped through
+			// keeps the namespace's mode.
+			w.MTLS, _ = model.ParseMTLSMode(v)
+		}
 		for _, c := range pod.Spec.Containers {
 			for _, p := range c.Ports {
 				if p.Protocol != "" && p.Protocol != corev1.ProtocolTCP {

@@ -168,6 +168,9 @@ func selfDescribed(meta *nodemeta.Metadata) *model.Workload {
 	// The proxy checked its egress rules at startup; rules that do not
 	// parse here are dropped, leaving everything it may see.
 	w.Egress, _ = model.ParseEgress(meta.Egress, meta.Namespace)
+	if meta.MTLSMode != "" {
+		w.MTLS, _ = model.ParseMTLSMode(meta.MTLSMode)
+	}
 	for _, p := range meta.Ports {
 		w.Ports = append(w.Ports, model.ServicePort{Port: p.Port, Protocol: nodemetaProtocol(p.Protocol)})
 	}

@@ -25,6 +25,7 @@ const (
 	keyLabels         = "plexus.labels"
 	keyIP             = "plexus.ip"
 	keyEgress         = "plexus.egress"
+	keyMTLSMode       = "plexus.mtls_mode"
 )
 
 // Port is a port the application serves.
@@ -46,6 +47,9 @@ type Metadata struct {
 	// Egress lists the services the workload calls, NAMESPACE/SERVICE
 	// patterns separated by commas; empty means all it may see.
 	Egress string
+	// MTLSMode overrides the namespace's mTLS mode for the workload:
+	// STRICT, PERMISSIVE, or "" to keep it.
+	MTLSMode string
 }
 
 // Validate reports what is missing or malformed.
@@ -79,6 +83,7 @@ func (m *Metadata) Struct() *structpb.Struct {
 		keyPorts:          FormatPorts(m.Ports),
 		keyLabels:         labels,
 		keyEgress:         m.Egress,
+		keyMTLSMode:       m.MTLSMode,
 	})
 	if err != nil { // only strings and a map of strings: cannot fail
 		panic(fmt.Sprintf("nodemeta: %v", err))
@@ -96,6 +101,7 @@ func FromStruct(s *structpb.Struct) (*Metadata, error) {
 		Cluster:        f[keyCluster].GetStringValue(),
 		IP:             f[keyIP].GetStringValue(),
 		Egress:         f[keyEgress].GetStringValue(),
+		MTLSMode:       f[keyMTLSMode].GetStringValue(),
 	}
 	ports, err := ParsePorts(f[keyPorts].GetStringValue())
 	if err != nil {

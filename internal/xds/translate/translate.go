@@ -125,7 +125,10 @@ func outbound(m *model.Mesh, scope Scope, r *Resources) {
 // per port (mTLS, plus plaintext in PERMISSIVE mode) and a cluster per port
 // that delivers to the application on localhost.
 func inbound(m *model.Mesh, w *model.Workload, r *Resources) {
-	mode := m.Settings.MTLSFor(w.Key.Namespace)
+	mode := w.MTLS
+	if mode == "" {
+		mode = m.Settings.MTLSFor(w.Key.Namespace)
+	}
 	authz := authorizationFor(m, w)
 	var chains []*listenerv3.FilterChain
 	for _, port := range w.Ports {
