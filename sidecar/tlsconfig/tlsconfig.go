@@ -15,8 +15,10 @@ package tlsconfig
 
 import (
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
+	"sync"
 
 	"github.com/spiffe/go-spiffe/v2/bundle/x509bundle"
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
@@ -81,7 +83,9 @@ func Server(m Material, t *config.DownstreamTLS) (*tls.Config, error) {
 	svid := svidSource{m: m, name: t.CertificateSecret}
 	var c *tls.Config
 	if t.RequireClientCert {
-		c = tlsconfig.MTLSServerConfig(svid, bundleSource{m: m, validation: t.ValidationSecret, own: svid}, tlsconfig.AuthorizeAny())
+		bundles := bundleSource{m: m, validation: t.ValidationSecret, own: svid}
+		c = tlsconfig.MTLSServerConfig(svid, bundles, tlsconfig.AuthorizeAny())
+		reverifyResumed(c, bundles, tlsconfig.AuthorizeAny())
 	} else {
 		c = tlsconfig.TLSServerConfig(svid)
 	}
@@ -116,12 +120,65 @@ func Client(m Material, t *config.UpstreamTLS, alpn []string) (*tls.Config, erro
 	} else {
 		c = tlsconfig.TLSClientConfig(bundles, authorizer)
 	}
+	// Resume sessions with the cluster's endpoints: a new connection then
+	// skips the key exchange and signatures of a full handshake.
+	c.ClientSessionCache = &svidBoundCache{svid: svid}
+	reverifyResumed(c, bundles, authorizer)
 	c.ServerName = t.SNI
 	c.NextProtos = t.ALPN
 	if len(c.NextProtos) == 0 {
 		c.NextProtos = alpn
 	}
 	return c, nil
+}
+
+// sessionCacheSize bounds the TLS sessions kept per cluster: one per
+// endpoint is enough.
+const sessionCacheSize = 1024
+
+// svidBoundCache keeps TLS sessions only as long as the proxy's own
+// certificate: a session resumes with the identity it was made with, so
+// after the proxy's certificate changes (rotation, a new CA) its peers
+// should see the new one at once.
+type svidBoundCache struct {
+	svid svidSource
+
+	mu    sync.Mutex
+	leaf  *x509.Certificate
+	cache tls.ClientSessionCache
+}
+
+func (c *svidBoundCache) current() tls.ClientSessionCache {
+	var leaf *x509.Certificate
+	if s, err := c.svid.GetX509SVID(); err == nil && len(s.Certificates) > 0 {
+		leaf = s.Certificates[0]
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.cache == nil || leaf != c.leaf {
+		c.cache, c.leaf = tls.NewLRUClientSessionCache(sessionCacheSize), leaf
+	}
+	return c.cache
+}
+
+func (c *svidBoundCache) Get(key string) (*tls.ClientSessionState, bool) { return c.current().Get(key) }
+func (c *svidBoundCache) Put(key string, cs *tls.ClientSessionState)     { c.current().Put(key, cs) }
+
+// reverifyResumed checks resumed sessions as a full handshake would have.
+// Go does not call VerifyPeerCertificate when a session resumes, so
+// without this a resumed session would outlive a rotated trust bundle, an
+// expired certificate or a changed set of allowed identities.
+func reverifyResumed(c *tls.Config, bundles x509bundle.Source, authorize tlsconfig.Authorizer) {
+	c.VerifyConnection = func(cs tls.ConnectionState) error {
+		if !cs.DidResume {
+			return nil // verified in full by VerifyPeerCertificate
+		}
+		id, chains, err := x509svid.Verify(cs.PeerCertificates, bundles)
+		if err != nil {
+			return fmt.Errorf("tlsconfig: resumed session: %w", err)
+		}
+		return authorize(id, chains)
+	}
 }
 
 // PeerID returns the SPIFFE ID a verified peer certificate carries.
