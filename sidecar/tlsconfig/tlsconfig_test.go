@@ -38,7 +38,7 @@ func (m *material) set(s *config.Secret) {
 	m.secrets[s.Name] = s
 }
 
-func newCA(t *testing.T) *identity.CA {
+func newCA(t testing.TB) *identity.CA {
 	t.Helper()
 	root, key, err := identity.NewRoot(td, time.Now())
 	if err != nil {
@@ -52,7 +52,7 @@ func newCA(t *testing.T) *identity.CA {
 }
 
 // proxyMaterial holds an SVID for path from ca, and ca's roots.
-func proxyMaterial(t *testing.T, ca *identity.CA, path string) *material {
+func proxyMaterial(t testing.TB, ca *identity.CA, path string) *material {
 	t.Helper()
 	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	csr, err := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{}, key)

@@ -1,0 +1,150 @@
+package tlsconfig
+
+import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/plexus-mesh/plexus/internal/identity"
+	"github.com/plexus-mesh/plexus/sidecar/config"
+)
+
+// The handshake benchmark measures the server side alone: the server runs
+// in a child process (this test binary, running TestHandshakeServer), and
+// its CPU time per full handshake comes from /proc.
+const (
+	envServerCA = "PLEXUS_HANDSHAKE_SERVER_CA"
+)
+
+// TestHandshakeServer is the benchmark's server; it does nothing unless
+// started by BenchmarkFullMTLSHandshake.
+func TestHandshakeServer(t *testing.T) {
+	dir := os.Getenv(envServerCA)
+	if dir == "" {
+		t.Skip("the server process of BenchmarkFullMTLSHandshake")
+	}
+	ca, err := identity.LoadOrCreateFiles(dir, td, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := Server(proxyMaterial(t, ca, "/ns/bench/sa/server"), &config.DownstreamTLS{CertificateSecret: "default", ValidationSecret: "ROOTCA", RequireClientCert: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.SessionTicketsDisabled = true // every handshake in full
+	ln, err := tls.Listen("tcp", "127.0.0.1:0", cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fmt.Println(ln.Addr().String())
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		go func() {
+			defer c.Close()
+			_ = c.(*tls.Conn).Handshake()
+			_, _ = c.Write([]byte{1})
+		}()
+	}
+}
+
+// cpuSeconds is a process's user plus system CPU time.
+func cpuSeconds(pid int) (float64, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, err
+	}
+	// Fields after the command name, which is in parentheses.
+	fields := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+2:]))
+	utime, _ := strconv.ParseFloat(fields[11], 64)
+	stime, _ := strconv.ParseFloat(fields[12], 64)
+	return (utime + stime) / 100, nil // clock ticks: 100 per second on Linux
+}
+
+// BenchmarkFullMTLSHandshake reports the server's CPU per full mTLS
+// handshake (ECDSA P-256 SVIDs, TLS 1.3, client certificate verified) and
+// the full handshakes one core can do per second.
+func BenchmarkFullMTLSHandshake(b *testing.B) {
+	dir := b.TempDir()
+	ca, err := identity.LoadOrCreateFiles(filepath.Join(dir, "ca"), td, time.Now())
+	if err != nil {
+		b.Fatal(err)
+	}
+	self, err := os.Executable()
+	if err != nil {
+		b.Fatal(err)
+	}
+	server := exec.CommandContext(context.Background(), self, "-test.run=^TestHandshakeServer$", "-test.v=false")
+	// One core: the server's CPU per handshake without idle threads
+	// spinning for work on the other.
+	server.Env = append(os.Environ(), envServerCA+"="+filepath.Join(dir, "ca"), "GOMAXPROCS=1")
+	out, err := server.StdoutPipe()
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := server.Start(); err != nil {
+		b.Fatal(err)
+	}
+	defer func() { _ = server.Process.Kill(); _ = server.Wait() }()
+	addr, err := bufio.NewReader(out).ReadString('\n')
+	if err != nil {
+		b.Fatal(err)
+	}
+	addr = strings.TrimSpace(addr)
+
+	client := proxyMaterial(b, ca, "/ns/bench/sa/client")
+	cfg, err := Client(client, &config.UpstreamTLS{CertificateSecret: "default", ValidationSecret: "ROOTCA", SPIFFEIDs: []string{"spiffe://east.example/ns/bench/sa/server"}}, []string{"h2"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	cfg.ClientSessionCache = nil // no resumption: full handshakes only
+	handshake := func() error {
+		d := tls.Dialer{Config: cfg}
+		c, err := d.DialContext(context.Background(), "tcp", addr)
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		_, err = c.Read(make([]byte, 1))
+		return err
+	}
+	if err := handshake(); err != nil {
+		b.Fatal(err)
+	}
+	before, err := cpuSeconds(server.Process.Pid)
+	if err != nil {
+		b.Fatal(err)
+	}
+	start := time.Now()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if err := handshake(); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+	b.StopTimer()
+	elapsed := time.Since(start)
+	after, err := cpuSeconds(server.Process.Pid)
+	if err != nil {
+		b.Fatal(err)
+	}
+	perHandshake := (after - before) / float64(b.N)
+	b.ReportMetric(perHandshake*1e3, "server-cpu-ms/handshake")
+	if perHandshake > 0 {
+		b.ReportMetric(1/perHandshake, "handshakes/s/core")
+	}
+	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "handshakes/s")
+}
