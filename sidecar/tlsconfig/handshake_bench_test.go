@@ -52,7 +52,7 @@ func TestHandshakeServer(t *testing.T) {
 		}
 		go func() {
 			defer c.Close()
-			_ = c.(*tls.Conn).Handshake()
+			_ = c.(*tls.Conn).HandshakeContext(context.Background())
 			_, _ = c.Write([]byte{1})
 		}()
 	}
