@@ -4,10 +4,12 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
 	"strings"
+	"sync/atomic"
 
 	"github.com/spiffe/go-spiffe/v2/svid/x509svid"
 	"google.golang.org/grpc"
@@ -37,15 +39,11 @@ func startIdentity(ctx context.Context, o IdentityOptions, p *Proxy, m *metrics.
 	if o.CARootFile == "" || o.CredentialFile == "" {
 		return nil, fmt.Errorf("--ca-address needs --ca-root-file (the roots that verify the CA) and --credential-file (the token that proves who this proxy is)")
 	}
-	rootsPEM, err := os.ReadFile(o.CARootFile)
-	if err != nil {
-		return nil, fmt.Errorf("--ca-root-file: %w", err)
+	roots := &caRoots{file: o.CARootFile}
+	if _, err := roots.pool(); err != nil {
+		return nil, err
 	}
-	pool := x509.NewCertPool()
-	if !pool.AppendCertsFromPEM(rootsPEM) {
-		return nil, fmt.Errorf("--ca-root-file %s holds no PEM certificate", o.CARootFile)
-	}
-	conn, err := grpc.NewClient(o.CAAddress, grpc.WithTransportCredentials(credentials.NewTLS(&tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12})))
+	conn, err := grpc.NewClient(o.CAAddress, grpc.WithTransportCredentials(credentials.NewTLS(roots.tlsConfig())))
 	if err != nil {
 		return nil, fmt.Errorf("--ca-address %s: %w", o.CAAddress, err)
 	}
@@ -60,9 +58,64 @@ func startIdentity(ctx context.Context, o IdentityOptions, p *Proxy, m *metrics.
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		client.Run(ctx, func(s *identity.SVID) { p.SetIdentity(secrets(s)...) })
+		client.Run(ctx, func(s *identity.SVID) {
+			p.SetIdentity(secrets(s)...)
+			roots.setBundle(s.Bundle)
+		})
 	}()
 	return func() { <-done; _ = conn.Close() }, nil
+}
+
+// caRoots verifies the certificate service: with the roots in the root
+// file (read again for every connection, so an updated ConfigMap counts)
+// and the trust bundle the CA last sent. During a root rotation the CA's
+// own certificate moves to the new root, which the bundle already holds.
+type caRoots struct {
+	file   string
+	bundle atomic.Pointer[[]*x509.Certificate]
+}
+
+func (r *caRoots) setBundle(b []*x509.Certificate) { r.bundle.Store(&b) }
+
+func (r *caRoots) pool() (*x509.CertPool, error) {
+	pem, err := os.ReadFile(r.file)
+	if err != nil {
+		return nil, fmt.Errorf("--ca-root-file: %w", err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("--ca-root-file %s holds no PEM certificate", r.file)
+	}
+	if b := r.bundle.Load(); b != nil {
+		for _, c := range *b {
+			pool.AddCert(c)
+		}
+	}
+	return pool, nil
+}
+
+// tlsConfig verifies the server's chain and host name itself, against
+// the roots of the moment.
+func (r *caRoots) tlsConfig() *tls.Config {
+	return &tls.Config{
+		MinVersion:         tls.VersionTLS12,
+		InsecureSkipVerify: true, // verified in VerifyConnection, with current roots
+		VerifyConnection: func(cs tls.ConnectionState) error {
+			pool, err := r.pool()
+			if err != nil {
+				return err
+			}
+			if len(cs.PeerCertificates) == 0 {
+				return errors.New("the certificate service presented no certificate")
+			}
+			inter := x509.NewCertPool()
+			for _, c := range cs.PeerCertificates[1:] {
+				inter.AddCert(c)
+			}
+			_, err = cs.PeerCertificates[0].Verify(x509.VerifyOptions{DNSName: cs.ServerName, Roots: pool, Intermediates: inter})
+			return err
+		},
+	}
 }
 
 func secrets(s *identity.SVID) []*config.Secret {

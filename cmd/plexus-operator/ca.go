@@ -53,6 +53,23 @@ func (c *caServer) Start(ctx context.Context) error {
 	return nil
 }
 
+// rotationCheckInterval is how often the CA checks whether a root
+// rotation should move to its next phase (and replicas pick it up).
+const rotationCheckInterval = 10 * time.Second
+
+// caSyncer runs the authority's periodic sync on every replica.
+type caSyncer struct {
+	authority *identity.Authority
+	log       *slog.Logger
+}
+
+func (c caSyncer) NeedLeaderElection() bool { return false }
+
+func (c caSyncer) Start(ctx context.Context) error {
+	c.authority.Run(ctx, rotationCheckInterval, func(err error) { c.log.Error("certificate authority", "error", err) })
+	return nil
+}
+
 // followMesh keeps the authority on the mesh's trust domain; it is a
 // model publisher, so every new model is checked.
 type followMesh struct {
@@ -63,7 +80,7 @@ type followMesh struct {
 func (f followMesh) Update(m *model.Mesh) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if err := f.authority.Follow(ctx, m.Settings.TrustDomain, m.Settings.WorkloadCertificateTTL()); err != nil {
+	if err := f.authority.Follow(ctx, m.Settings.TrustDomain, m.Settings.WorkloadCertificateTTL(), m.Settings.RootRotation); err != nil {
 		f.log.Error("certificate authority", "error", err)
 	}
 }

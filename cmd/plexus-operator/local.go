@@ -13,7 +13,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
-	"github.com/spiffe/go-spiffe/v2/spiffeid"
 	"google.golang.org/grpc"
 
 	"github.com/plexus-mesh/plexus/internal/identity"
@@ -33,9 +32,8 @@ func runLocal(ctx context.Context, dir string, cfg config, log *slog.Logger) err
 	if caDir == "" {
 		caDir = filepath.Join(dir, ".ca")
 	}
-	authority := identity.NewAuthority(func(_ context.Context, td spiffeid.TrustDomain) (*identity.CA, error) {
-		return identity.LoadOrCreateFiles(caDir, td, time.Now())
-	})
+	authority := identity.NewAuthority(identity.FileStore{Dir: caDir}, nil)
+	go authority.Run(ctx, rotationCheckInterval, func(err error) { log.Error("certificate authority", "error", err) })
 	provider = local.New(local.Config{Dir: dir, Proxies: server.ProxyMetadata, Publisher: publishers{followMesh{authority, log}, server}, Log: log})
 	ca := &caServer{authority: authority, authn: localJoinTokens{dir: caDir, authority: authority}, addr: cfg.CAAddr,
 		hosts: []string{"127.0.0.1", "localhost"}, log: log.With("component", "ca"), reg: reg}

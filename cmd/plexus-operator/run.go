@@ -152,8 +152,20 @@ func run(ctx context.Context, restConfig *rest.Config, cfg config) error {
 	if err := (&controllers.MeshReconciler{Client: mgr.GetClient(), Proxies: server}).SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("setting up the Mesh controller: %w", err)
 	}
-	authority := identity.NewAuthority(kube.SecretLoader(mgr.GetAPIReader(), mgr.GetClient(), client.ObjectKey{Namespace: cfg.Namespace, Name: caSecretName}))
+	elected := mgr.Elected()
+	authority := identity.NewAuthority(&kube.SecretStore{Reader: mgr.GetAPIReader(), Writer: mgr.GetClient(), Key: client.ObjectKey{Namespace: cfg.Namespace, Name: caSecretName}},
+		func() bool { // only the leader advances root rotations
+			select {
+			case <-elected:
+				return true
+			default:
+				return false
+			}
+		})
 	if err := addXDS(mgr, server, publishers{followMesh{authority, slogger.With("component", "ca")}, server}, cfg.XDSAddr); err != nil {
+		return err
+	}
+	if err := mgr.Add(caSyncer{authority: authority, log: slogger.With("component", "ca")}); err != nil {
 		return err
 	}
 	if err := mgr.Add(&caServer{

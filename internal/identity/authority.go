@@ -9,22 +9,35 @@ import (
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 )
 
-// Loader returns the CA of a trust domain, creating it on first use.
-type Loader func(ctx context.Context, td spiffeid.TrustDomain) (*CA, error)
-
-// Authority holds the CA in effect and the certificate lifetime, which
-// follow the mesh: the CA appears once a mesh names its trust domain.
-type Authority struct {
-	load Loader
-
-	mu  sync.RWMutex
-	ca  *CA
-	ttl time.Duration
+// Store keeps a CA's state.
+type Store interface {
+	// Load returns the state of td's CA, creating a new root when there
+	// is none.
+	Load(ctx context.Context, td spiffeid.TrustDomain) (*RootState, error)
+	// Save replaces the state; it fails rather than overwrite a state
+	// saved meanwhile by someone else.
+	Save(ctx context.Context, s *RootState) error
 }
 
-// NewAuthority returns an Authority that loads CAs with load.
-func NewAuthority(load Loader) *Authority {
-	return &Authority{load: load, ttl: 24 * time.Hour}
+// Authority holds the CA in effect, which follows the mesh (its trust
+// domain, certificate lifetime and root rotation requests) and its store.
+type Authority struct {
+	store Store
+	// mayWrite reports whether this process may advance rotations (it
+	// leads); nil means always.
+	mayWrite func() bool
+	now      func() time.Time
+
+	mu      sync.RWMutex
+	ca      *CA
+	td      spiffeid.TrustDomain
+	ttl     time.Duration
+	request string
+}
+
+// NewAuthority returns an Authority over store.
+func NewAuthority(store Store, mayWrite func() bool) *Authority {
+	return &Authority{store: store, mayWrite: mayWrite, now: time.Now, ttl: 24 * time.Hour}
 }
 
 // CA returns the CA in effect, nil before the first mesh.
@@ -41,29 +54,70 @@ func (a *Authority) TTL() time.Duration {
 	return a.ttl
 }
 
-// Follow makes the CA of trustDomain the one in effect, loading it if
-// needed, and sets the lifetime of new certificates.
-func (a *Authority) Follow(ctx context.Context, trustDomain string, ttl time.Duration) error {
+// Follow takes the mesh's trust domain, certificate lifetime and root
+// rotation request ("" for none), then syncs.
+func (a *Authority) Follow(ctx context.Context, trustDomain string, ttl time.Duration, rotation string) error {
 	td, err := spiffeid.TrustDomainFromString(trustDomain)
 	if err != nil {
 		return fmt.Errorf("trust domain %q: %w", trustDomain, err)
 	}
-	a.mu.RLock()
-	same := a.ca != nil && a.ca.TrustDomain() == td
-	a.mu.RUnlock()
-	var ca *CA
-	if !same {
-		if ca, err = a.load(ctx, td); err != nil {
-			return fmt.Errorf("loading the CA of %s: %w", td, err)
-		}
-	}
 	a.mu.Lock()
-	defer a.mu.Unlock()
-	if ca != nil {
-		a.ca = ca
-	}
+	a.td, a.request = td, rotation
 	if ttl > 0 {
 		a.ttl = ttl
 	}
+	a.mu.Unlock()
+	return a.Sync(ctx)
+}
+
+// Sync reads the CA's state, advances a rotation when it is time (and
+// this process may), and puts the result in effect.
+func (a *Authority) Sync(ctx context.Context) error {
+	a.mu.RLock()
+	td, ttl, request := a.td, a.ttl, a.request
+	a.mu.RUnlock()
+	if td.IsZero() {
+		return nil // no mesh yet
+	}
+	state, err := a.store.Load(ctx, td)
+	if err != nil {
+		return fmt.Errorf("loading the CA of %s: %w", td, err)
+	}
+	if a.mayWrite == nil || a.mayWrite() {
+		next, changed, err := state.Step(td, request, ttl, a.now())
+		if err != nil {
+			return err
+		}
+		if changed {
+			if err := a.store.Save(ctx, next); err != nil {
+				return fmt.Errorf("saving the CA of %s: %w", td, err)
+			}
+			state = next
+		}
+	}
+	ca, err := state.CA(td)
+	if err != nil {
+		return fmt.Errorf("the CA of %s: %w", td, err)
+	}
+	a.mu.Lock()
+	a.ca = ca
+	a.mu.Unlock()
 	return nil
+}
+
+// Run syncs every interval until ctx ends, so that rotations advance and
+// every replica follows them.
+func (a *Authority) Run(ctx context.Context, interval time.Duration, onError func(error)) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if err := a.Sync(ctx); err != nil && onError != nil {
+				onError(err)
+			}
+		}
+	}
 }

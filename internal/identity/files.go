@@ -1,9 +1,10 @@
 package identity
 
 import (
+	"context"
 	"crypto/rand"
-	"crypto/x509"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -17,54 +18,140 @@ import (
 
 // Files in a local CA directory.
 const (
-	FileRoots   = "ca.pem"
-	FileKey     = "ca-key.pem"
-	FileJoinKey = "join.key"
+	FileRoots    = "ca.pem"
+	FileKey      = "ca-key.pem"
+	FileNextKey  = "next-key.pem"
+	FileRotation = "rotation.json"
+	FileJoinKey  = "join.key"
 )
 
-// LoadOrCreateFiles returns the CA kept in dir, creating a root (and a
-// join token key) on first use. Local mode keeps its CA this way.
-func LoadOrCreateFiles(dir string, td spiffeid.TrustDomain, now time.Time) (*CA, error) {
-	if err := os.MkdirAll(dir, 0o700); err != nil {
+// FileStore keeps a CA in a directory: local mode's store.
+type FileStore struct{ Dir string }
+
+var _ Store = FileStore{}
+
+// rotationFile is the rotation part of a RootState, as JSON.
+type rotationFile struct {
+	Phase   Phase     `json:"phase,omitempty"`
+	Since   time.Time `json:"since,omitzero"`
+	Handled string    `json:"handled,omitempty"`
+}
+
+// Load implements Store.
+func (f FileStore) Load(_ context.Context, td spiffeid.TrustDomain) (*RootState, error) {
+	if err := os.MkdirAll(f.Dir, 0o700); err != nil {
 		return nil, err
 	}
-	certs, errC := os.ReadFile(filepath.Join(dir, FileRoots))
-	key, errK := os.ReadFile(filepath.Join(dir, FileKey))
-	switch {
-	case errC == nil && errK == nil:
-		ca, err := CAFromPEM(td, certs, key)
-		if err != nil {
-			return nil, fmt.Errorf("the CA in %s: %w (move the directory away to start a new CA)", dir, err)
-		}
-		if _, err := JoinKey(dir); err != nil {
-			return nil, err
-		}
-		return ca, nil
-	case !errors.Is(errC, fs.ErrNotExist) && errC != nil:
-		return nil, errC
-	case !errors.Is(errK, fs.ErrNotExist) && errK != nil:
-		return nil, errK
+	certs, err := os.ReadFile(filepath.Join(f.Dir, FileRoots))
+	if errors.Is(err, fs.ErrNotExist) {
+		return f.create(td)
 	}
-	root, rootKey, err := NewRoot(td, now)
 	if err != nil {
 		return nil, err
 	}
-	keyPEM, err := EncodeKey(rootKey)
+	s := &RootState{}
+	if s.Roots, err = ParseCertificates(certs); err != nil {
+		return nil, fmt.Errorf("%s: %w", filepath.Join(f.Dir, FileRoots), err)
+	}
+	keyPEM, err := os.ReadFile(filepath.Join(f.Dir, FileKey))
 	if err != nil {
 		return nil, err
 	}
+	if s.Key, err = ParseKey(keyPEM); err != nil {
+		return nil, fmt.Errorf("%s: %w", filepath.Join(f.Dir, FileKey), err)
+	}
+	if next, err := os.ReadFile(filepath.Join(f.Dir, FileNextKey)); err == nil {
+		if s.NextKey, err = ParseKey(next); err != nil {
+			return nil, fmt.Errorf("%s: %w", filepath.Join(f.Dir, FileNextKey), err)
+		}
+	}
+	if b, err := os.ReadFile(filepath.Join(f.Dir, FileRotation)); err == nil {
+		var r rotationFile
+		if err := json.Unmarshal(b, &r); err != nil {
+			return nil, fmt.Errorf("%s: %w", filepath.Join(f.Dir, FileRotation), err)
+		}
+		s.Phase, s.Since, s.Handled = r.Phase, r.Since, r.Handled
+	}
+	if got := TrustDomainOf(s.Roots[0]); got != "" && got != td.IDString() {
+		return nil, fmt.Errorf("the CA in %s is for %s, not %s: move the directory away to start a new CA", f.Dir, got, td.IDString())
+	}
+	if _, err := JoinKey(f.Dir); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+func (f FileStore) create(td spiffeid.TrustDomain) (*RootState, error) {
+	s, err := NewRootState(td, time.Now())
+	if err != nil {
+		return nil, err
+	}
+	if err := f.Save(context.Background(), s); err != nil {
+		return nil, err
+	}
+	// The join key comes last: once it exists, the whole CA does.
 	joinKey := make([]byte, 32)
 	if _, err := rand.Read(joinKey); err != nil {
 		return nil, err
 	}
-	for name, data := range map[string][]byte{
-		FileKey: keyPEM, FileRoots: EncodeCertificates([]*x509.Certificate{root}), FileJoinKey: []byte(hex.EncodeToString(joinKey) + "\n"),
-	} {
-		if err := os.WriteFile(filepath.Join(dir, name), data, 0o600); err != nil {
-			return nil, err
+	path := filepath.Join(f.Dir, FileJoinKey)
+	if err := os.WriteFile(path+".tmp", []byte(hex.EncodeToString(joinKey)+"\n"), 0o600); err != nil {
+		return nil, err
+	}
+	return s, os.Rename(path+".tmp", path)
+}
+
+// Save implements Store. Each file is replaced whole (written aside, then
+// renamed), the roots last, so a reader never sees a half-written file.
+func (f FileStore) Save(_ context.Context, s *RootState) error {
+	keyPEM, err := EncodeKey(s.Key)
+	if err != nil {
+		return err
+	}
+	rotation, err := json.Marshal(rotationFile{Phase: s.Phase, Since: s.Since, Handled: s.Handled})
+	if err != nil {
+		return err
+	}
+	files := []struct {
+		name string
+		data []byte
+	}{{FileKey, keyPEM}, {FileRotation, rotation}}
+	if s.NextKey != nil {
+		next, err := EncodeKey(s.NextKey)
+		if err != nil {
+			return err
+		}
+		files = append(files, struct {
+			name string
+			data []byte
+		}{FileNextKey, next})
+	} else if err := os.Remove(filepath.Join(f.Dir, FileNextKey)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	files = append(files, struct {
+		name string
+		data []byte
+	}{FileRoots, EncodeCertificates(s.Roots)})
+	for _, file := range files {
+		path := filepath.Join(f.Dir, file.name)
+		if err := os.WriteFile(path+".tmp", file.data, 0o600); err != nil {
+			return err
+		}
+		if err := os.Rename(path+".tmp", path); err != nil {
+			return err
 		}
 	}
-	return New(td, []*x509.Certificate{root}, rootKey, []*x509.Certificate{root})
+	return nil
+}
+
+// LoadOrCreateFiles returns the CA kept in dir, creating a root (and a
+// join token key) on first use.
+func LoadOrCreateFiles(dir string, td spiffeid.TrustDomain, _ time.Time) (*CA, error) {
+	s, err := FileStore{Dir: dir}.Load(context.Background(), td)
+	if err != nil {
+		return nil, err
+	}
+	return s.CA(td)
 }
 
 // JoinKey reads the join token key of the CA in dir.

@@ -25,9 +25,9 @@ type ServingCertificates struct {
 	Hosts []string
 	Now   func() time.Time
 
-	mu   sync.Mutex
-	cert *tls.Certificate
-	ca   *CA
+	mu     sync.Mutex
+	cert   *tls.Certificate
+	issuer *x509.Certificate
 }
 
 // GetCertificate fits tls.Config.GetCertificate.
@@ -42,7 +42,7 @@ func (s *ServingCertificates) GetCertificate(*tls.ClientHelloInfo) (*tls.Certifi
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.cert != nil && s.ca == ca {
+	if s.cert != nil && s.issuer.Equal(ca.chain[0]) {
 		leaf := s.cert.Leaf
 		if now().Before(leaf.NotBefore.Add(leaf.NotAfter.Sub(leaf.NotBefore) / 2)) {
 			return s.cert, nil
@@ -52,7 +52,7 @@ func (s *ServingCertificates) GetCertificate(*tls.ClientHelloInfo) (*tls.Certifi
 	if err != nil {
 		return nil, err
 	}
-	s.cert, s.ca = cert, ca
+	s.cert, s.issuer = cert, ca.chain[0]
 	return cert, nil
 }
 

@@ -54,6 +54,10 @@ type Settings struct {
 	// CertificateTTL is the lifetime of workload certificates the
 	// built-in CA issues; 0 means the default, 24h.
 	CertificateTTL time.Duration `json:"certificateTTL,omitempty"`
+	// RootRotation is the latest request to rotate the CA's root (the
+	// Mesh annotation mesh.plexus.dev/rotate-root); each new value starts
+	// one rotation.
+	RootRotation string `json:"rootRotation,omitempty"`
 }
 
 // DefaultCertificateTTL is the workload certificate lifetime unless the

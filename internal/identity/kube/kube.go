@@ -2,10 +2,12 @@ package kube
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
@@ -20,53 +22,135 @@ import (
 
 // Keys of the CA Secret.
 const (
-	KeyRoots = "ca.crt"
-	KeyKey   = "ca.key"
+	KeyRoots    = "ca.crt"
+	KeyKey      = "ca.key"
+	KeyNextKey  = "next.key"
+	KeyRotation = "rotation"
 )
 
-// SecretLoader keeps the CA in the Secret key: it reads it, or creates a
-// new root there when there is none. Replicas racing to create it agree:
-// the loser reads the winner's. reader must not be a cache.
-func SecretLoader(reader client.Reader, writer client.Writer, key client.ObjectKey) identity.Loader {
-	return func(ctx context.Context, td spiffeid.TrustDomain) (*identity.CA, error) {
-		secret := &corev1.Secret{}
-		err := reader.Get(ctx, key, secret)
-		if apierrors.IsNotFound(err) {
-			if secret, err = newCASecret(key, td); err != nil {
-				return nil, err
-			}
-			err = writer.Create(ctx, secret)
-			if apierrors.IsAlreadyExists(err) {
-				err = reader.Get(ctx, key, secret)
-			}
-		}
-		if err != nil {
-			return nil, fmt.Errorf("CA Secret %s: %w", key, err)
-		}
-		ca, err := identity.CAFromPEM(td, secret.Data[KeyRoots], secret.Data[KeyKey])
-		if err != nil {
-			return nil, fmt.Errorf("CA Secret %s: %w", key, err)
-		}
-		if got := identity.TrustDomainOf(ca.Roots()[0]); got != "" && got != td.IDString() {
-			return nil, fmt.Errorf("CA Secret %s holds the CA of %s, not %s: delete it to start a new CA", key, got, td.IDString())
-		}
-		return ca, nil
-	}
+// SecretStore keeps the CA in a Secret; every replica reads the same one.
+// Saves carry the resourceVersion last read, so two writers cannot both
+// win.
+type SecretStore struct {
+	// Reader must not be a cache: replicas must see each other's writes.
+	Reader client.Reader
+	Writer client.Writer
+	Key    client.ObjectKey
+
+	mu   sync.Mutex
+	last *corev1.Secret
 }
 
-func newCASecret(key client.ObjectKey, td spiffeid.TrustDomain) (*corev1.Secret, error) {
-	root, rootKey, err := identity.NewRoot(td, time.Now())
+var _ identity.Store = (*SecretStore)(nil)
+
+// rotation is the rotation part of the state, as JSON in the Secret.
+type rotation struct {
+	Phase   identity.Phase `json:"phase,omitempty"`
+	Since   time.Time      `json:"since,omitzero"`
+	Handled string         `json:"handled,omitempty"`
+}
+
+// Load implements identity.Store; replicas racing to create the Secret
+// agree, the loser reading the winner's.
+func (s *SecretStore) Load(ctx context.Context, td spiffeid.TrustDomain) (*identity.RootState, error) {
+	secret := &corev1.Secret{}
+	err := s.Reader.Get(ctx, s.Key, secret)
+	if apierrors.IsNotFound(err) {
+		var st *identity.RootState
+		if st, err = identity.NewRootState(td, time.Now()); err != nil {
+			return nil, err
+		}
+		if secret, err = s.secret(nil, st); err != nil {
+			return nil, err
+		}
+		err = s.Writer.Create(ctx, secret)
+		if apierrors.IsAlreadyExists(err) {
+			err = s.Reader.Get(ctx, s.Key, secret)
+		}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("CA Secret %s: %w", s.Key, err)
+	}
+	st, err := parseState(secret)
+	if err != nil {
+		return nil, fmt.Errorf("CA Secret %s: %w", s.Key, err)
+	}
+	if got := identity.TrustDomainOf(st.Roots[0]); got != "" && got != td.IDString() {
+		return nil, fmt.Errorf("CA Secret %s holds the CA of %s, not %s: delete it to start a new CA", s.Key, got, td.IDString())
+	}
+	s.mu.Lock()
+	s.last = secret
+	s.mu.Unlock()
+	return st, nil
+}
+
+// Save implements identity.Store.
+func (s *SecretStore) Save(ctx context.Context, st *identity.RootState) error {
+	s.mu.Lock()
+	last := s.last
+	s.mu.Unlock()
+	if last == nil {
+		return errors.New("load the CA before saving it")
+	}
+	secret, err := s.secret(last.DeepCopy(), st)
+	if err != nil {
+		return err
+	}
+	if err := s.Writer.Update(ctx, secret); err != nil {
+		return fmt.Errorf("CA Secret %s: %w", s.Key, err)
+	}
+	s.mu.Lock()
+	s.last = secret
+	s.mu.Unlock()
+	return nil
+}
+
+func (s *SecretStore) secret(base *corev1.Secret, st *identity.RootState) (*corev1.Secret, error) {
+	if base == nil {
+		base = &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: s.Key.Namespace, Name: s.Key.Name,
+			Labels: map[string]string{"app.kubernetes.io/managed-by": "plexus-operator"}}}
+	}
+	key, err := identity.EncodeKey(st.Key)
 	if err != nil {
 		return nil, err
 	}
-	keyPEM, err := identity.EncodeKey(rootKey)
+	rot, err := json.Marshal(rotation{Phase: st.Phase, Since: st.Since, Handled: st.Handled})
 	if err != nil {
 		return nil, err
 	}
-	return &corev1.Secret{
-		ObjectMeta: metav1.ObjectMeta{Namespace: key.Namespace, Name: key.Name, Labels: map[string]string{"app.kubernetes.io/managed-by": "plexus-operator"}},
-		Data:       map[string][]byte{KeyRoots: identity.EncodeCertificates(identity.RootsOf(root)), KeyKey: keyPEM},
-	}, nil
+	base.Data = map[string][]byte{KeyRoots: identity.EncodeCertificates(st.Roots), KeyKey: key, KeyRotation: rot}
+	if st.NextKey != nil {
+		next, err := identity.EncodeKey(st.NextKey)
+		if err != nil {
+			return nil, err
+		}
+		base.Data[KeyNextKey] = next
+	}
+	return base, nil
+}
+
+func parseState(secret *corev1.Secret) (*identity.RootState, error) {
+	st := &identity.RootState{}
+	var err error
+	if st.Roots, err = identity.ParseCertificates(secret.Data[KeyRoots]); err != nil {
+		return nil, fmt.Errorf("%s: %w", KeyRoots, err)
+	}
+	if st.Key, err = identity.ParseKey(secret.Data[KeyKey]); err != nil {
+		return nil, fmt.Errorf("%s: %w", KeyKey, err)
+	}
+	if next, ok := secret.Data[KeyNextKey]; ok {
+		if st.NextKey, err = identity.ParseKey(next); err != nil {
+			return nil, fmt.Errorf("%s: %w", KeyNextKey, err)
+		}
+	}
+	if r, ok := secret.Data[KeyRotation]; ok {
+		var rot rotation
+		if err := json.Unmarshal(r, &rot); err != nil {
+			return nil, fmt.Errorf("%s: %w", KeyRotation, err)
+		}
+		st.Phase, st.Since, st.Handled = rot.Phase, rot.Since, rot.Handled
+	}
+	return st, nil
 }
 
 // TokenReviews authenticates projected ServiceAccount tokens with the API

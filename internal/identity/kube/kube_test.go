@@ -2,15 +2,19 @@ package kube
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 	authnv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/plexus-mesh/plexus/internal/identity"
 	"github.com/plexus-mesh/plexus/internal/testenv"
 )
 
@@ -63,19 +67,37 @@ func TestAgainstTheAPIServer(t *testing.T) {
 			t.Fatal(err)
 		}
 		key := client.ObjectKey{Namespace: "plexus-system", Name: "plexus-ca"}
-		load := SecretLoader(c, c, key)
-		first, err := load(ctx, td)
+		store := &SecretStore{Reader: c, Writer: c, Key: key}
+		first, err := store.Load(ctx, td)
 		if err != nil {
 			t.Fatal(err)
 		}
-		again, err := load(ctx, td)
+		// A second replica reads the same CA.
+		other := &SecretStore{Reader: c, Writer: c, Key: key}
+		again, err := other.Load(ctx, td)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if !first.Roots()[0].Equal(again.Roots()[0]) {
+		if !first.Roots[0].Equal(again.Roots[0]) {
 			t.Fatal("a second load made a new root instead of reading the Secret")
 		}
-		if _, err := load(ctx, spiffeid.RequireTrustDomainFromString("west.example")); err == nil || !strings.Contains(err.Error(), "holds the CA of spiffe://east.example") {
+		// A rotation step is saved and read back, and a replica saving a
+		// state it read before that fails instead of undoing it.
+		next, changed, err := first.Step(td, "now", time.Hour, time.Now())
+		if err != nil || !changed {
+			t.Fatalf("step: %v %v", changed, err)
+		}
+		if err := store.Save(ctx, next); err != nil {
+			t.Fatal(err)
+		}
+		back, err := store.Load(ctx, td)
+		if err != nil || back.Phase != identity.PhaseDistributing || len(back.Roots) != 2 || back.NextKey == nil || back.Handled != "now" {
+			t.Fatalf("state read back: %+v %v", back, err)
+		}
+		if err := other.Save(ctx, again); err == nil || !apierrors.IsConflict(errors.Unwrap(err)) {
+			t.Fatalf("a stale save: %v, want a conflict", err)
+		}
+		if _, err := store.Load(ctx, spiffeid.RequireTrustDomainFromString("west.example")); err == nil || !strings.Contains(err.Error(), "holds the CA of spiffe://east.example") {
 			t.Fatalf("loading for another trust domain: %v", err)
 		}
 	})

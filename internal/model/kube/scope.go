@@ -16,6 +16,9 @@ const (
 	// AnnotationMTLSMode on a pod overrides the mTLS mode for its
 	// workload: STRICT or PERMISSIVE.
 	AnnotationMTLSMode = "mesh.plexus.dev/mtls-mode"
+	// AnnotationRotateRoot on the Mesh requests a CA root rotation: each
+	// new value (a date, a ticket number) starts one.
+	AnnotationRotateRoot = "mesh.plexus.dev/rotate-root"
 )
 
 // exportTo reads a Service's export-to annotation. A value that does not
