@@ -12,7 +12,7 @@ for p in "${generated[@]}"; do
   [[ -e "$p" ]] && cp -r "$p" "$before/$p"
 done
 
-make --no-print-directory generate manifests >/dev/null
+PLEXUS_PROTOC_OPTIONAL=1 make --no-print-directory generate manifests >/dev/null
 
 stale=0
 for p in "${generated[@]}"; do
