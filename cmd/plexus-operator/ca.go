@@ -75,12 +75,23 @@ func (c caSyncer) Start(ctx context.Context) error {
 type followMesh struct {
 	authority *identity.Authority
 	log       *slog.Logger
+	// upstream reads a user-supplied CA from its Secret; nil where there
+	// are no Secrets (local mode).
+	upstream func(model.NamespacedName) identity.UpstreamSource
 }
 
 func (f followMesh) Update(m *model.Mesh) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if err := f.authority.Follow(ctx, m.Settings.TrustDomain, m.Settings.WorkloadCertificateTTL(), m.Settings.RootRotation); err != nil {
+	var upstream identity.UpstreamSource
+	if ref := m.Settings.RootCASecret; ref != nil {
+		if f.upstream == nil {
+			f.log.Error("identity.builtin.rootCASecretRef needs Kubernetes Secrets; local mode keeps its own root", "secret", ref.String())
+		} else {
+			upstream = f.upstream(*ref)
+		}
+	}
+	if err := f.authority.FollowWith(ctx, m.Settings.TrustDomain, m.Settings.WorkloadCertificateTTL(), m.Settings.RootRotation, upstream); err != nil {
 		f.log.Error("certificate authority", "error", err)
 	}
 }

@@ -34,7 +34,7 @@ func runLocal(ctx context.Context, dir string, cfg config, log *slog.Logger) err
 	}
 	authority := identity.NewAuthority(identity.FileStore{Dir: caDir}, nil)
 	go authority.Run(ctx, rotationCheckInterval, func(err error) { log.Error("certificate authority", "error", err) })
-	provider = local.New(local.Config{Dir: dir, Proxies: server.ProxyMetadata, Publisher: publishers{followMesh{authority, log}, server}, Log: log})
+	provider = local.New(local.Config{Dir: dir, Proxies: server.ProxyMetadata, Publisher: publishers{followMesh{authority: authority, log: log}, server}, Log: log})
 	ca := &caServer{authority: authority, authn: localJoinTokens{dir: caDir, authority: authority}, addr: cfg.CAAddr,
 		hosts: []string{"127.0.0.1", "localhost"}, log: log.With("component", "ca"), reg: reg}
 

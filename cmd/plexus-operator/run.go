@@ -29,6 +29,7 @@ import (
 	"github.com/plexus-mesh/plexus/internal/identity"
 	"github.com/plexus-mesh/plexus/internal/identity/kube"
 	"github.com/plexus-mesh/plexus/internal/inject"
+	"github.com/plexus-mesh/plexus/internal/model"
 	"github.com/plexus-mesh/plexus/internal/version"
 	"github.com/plexus-mesh/plexus/internal/webhookcert"
 	"github.com/plexus-mesh/plexus/internal/xds/ads"
@@ -100,6 +101,8 @@ func (c *config) serviceHosts(service string) []string {
 	return []string{svc, svc + ".cluster.local"}
 }
 
+// The Secret identity.builtin.rootCASecretRef names may be in any namespace.
+// +kubebuilder:rbac:groups="",resources=secrets,verbs=get
 // +kubebuilder:rbac:groups=coordination.k8s.io,resources=leases,verbs=get;list;watch;create;update;patch;delete
 // +kubebuilder:rbac:groups="",resources=events,verbs=create;patch
 // +kubebuilder:rbac:groups=authentication.k8s.io,resources=tokenreviews,verbs=create
@@ -162,7 +165,10 @@ func run(ctx context.Context, restConfig *rest.Config, cfg config) error {
 				return false
 			}
 		})
-	if err := addXDS(mgr, server, publishers{followMesh{authority, slogger.With("component", "ca")}, server}, cfg.XDSAddr); err != nil {
+	upstream := func(ref model.NamespacedName) identity.UpstreamSource {
+		return kube.UpstreamFromSecret(mgr.GetAPIReader(), client.ObjectKey{Namespace: ref.Namespace, Name: ref.Name})
+	}
+	if err := addXDS(mgr, server, publishers{followMesh{authority: authority, log: slogger.With("component", "ca"), upstream: upstream}, server}, cfg.XDSAddr); err != nil {
 		return err
 	}
 	if err := mgr.Add(caSyncer{authority: authority, log: slogger.With("component", "ca")}); err != nil {

@@ -28,11 +28,12 @@ type Authority struct {
 	mayWrite func() bool
 	now      func() time.Time
 
-	mu      sync.RWMutex
-	ca      *CA
-	td      spiffeid.TrustDomain
-	ttl     time.Duration
-	request string
+	mu       sync.RWMutex
+	ca       *CA
+	td       spiffeid.TrustDomain
+	ttl      time.Duration
+	request  string
+	upstream UpstreamSource
 }
 
 // NewAuthority returns an Authority over store.
@@ -57,12 +58,18 @@ func (a *Authority) TTL() time.Duration {
 // Follow takes the mesh's trust domain, certificate lifetime and root
 // rotation request ("" for none), then syncs.
 func (a *Authority) Follow(ctx context.Context, trustDomain string, ttl time.Duration, rotation string) error {
+	return a.FollowWith(ctx, trustDomain, ttl, rotation, nil)
+}
+
+// FollowWith is Follow with an upstream CA (nil for none): the CA then
+// issues from an intermediate the upstream signs.
+func (a *Authority) FollowWith(ctx context.Context, trustDomain string, ttl time.Duration, rotation string, upstream UpstreamSource) error {
 	td, err := spiffeid.TrustDomainFromString(trustDomain)
 	if err != nil {
 		return fmt.Errorf("trust domain %q: %w", trustDomain, err)
 	}
 	a.mu.Lock()
-	a.td, a.request = td, rotation
+	a.td, a.request, a.upstream = td, rotation, upstream
 	if ttl > 0 {
 		a.ttl = ttl
 	}
@@ -74,7 +81,7 @@ func (a *Authority) Follow(ctx context.Context, trustDomain string, ttl time.Dur
 // this process may), and puts the result in effect.
 func (a *Authority) Sync(ctx context.Context) error {
 	a.mu.RLock()
-	td, ttl, request := a.td, a.ttl, a.request
+	td, ttl, request, upstream := a.td, a.ttl, a.request, a.upstream
 	a.mu.RUnlock()
 	if td.IsZero() {
 		return nil // no mesh yet
@@ -84,8 +91,18 @@ func (a *Authority) Sync(ctx context.Context) error {
 		return fmt.Errorf("loading the CA of %s: %w", td, err)
 	}
 	if a.mayWrite == nil || a.mayWrite() {
-		next, changed, err := state.Step(td, request, ttl, a.now())
-		if err != nil {
+		var next *RootState
+		var changed bool
+		if upstream != nil {
+			up, err := upstream(ctx)
+			if err != nil {
+				return fmt.Errorf("the upstream CA: %w", err)
+			}
+			next, changed, err = state.WithUpstream(td, up, a.now())
+			if err != nil {
+				return fmt.Errorf("the upstream CA: %w", err)
+			}
+		} else if next, changed, err = state.Step(td, request, ttl, a.now()); err != nil {
 			return err
 		}
 		if changed {

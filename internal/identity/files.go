@@ -22,6 +22,7 @@ const (
 	FileKey      = "ca-key.pem"
 	FileNextKey  = "next-key.pem"
 	FileRotation = "rotation.json"
+	FileChain    = "chain.pem"
 	FileJoinKey  = "join.key"
 )
 
@@ -59,6 +60,11 @@ func (f FileStore) Load(_ context.Context, td spiffeid.TrustDomain) (*RootState,
 	}
 	if s.Key, err = ParseKey(keyPEM); err != nil {
 		return nil, fmt.Errorf("%s: %w", filepath.Join(f.Dir, FileKey), err)
+	}
+	if chain, err := os.ReadFile(filepath.Join(f.Dir, FileChain)); err == nil {
+		if s.Chain, err = ParseCertificates(chain); err != nil {
+			return nil, fmt.Errorf("%s: %w", filepath.Join(f.Dir, FileChain), err)
+		}
 	}
 	if next, err := os.ReadFile(filepath.Join(f.Dir, FileNextKey)); err == nil {
 		if s.NextKey, err = ParseKey(next); err != nil {
@@ -126,6 +132,14 @@ func (f FileStore) Save(_ context.Context, s *RootState) error {
 			data []byte
 		}{FileNextKey, next})
 	} else if err := os.Remove(filepath.Join(f.Dir, FileNextKey)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	if len(s.Chain) > 0 {
+		files = append(files, struct {
+			name string
+			data []byte
+		}{FileChain, EncodeCertificates(s.Chain)})
+	} else if err := os.Remove(filepath.Join(f.Dir, FileChain)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return err
 	}
 	files = append(files, struct {

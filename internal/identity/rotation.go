@@ -30,6 +30,10 @@ const (
 // the signing key, and the rotation in progress.
 type RootState struct {
 	Roots []*x509.Certificate
+	// Chain is the signing certificate and those above it when the CA
+	// issues from an intermediate of a user-supplied CA; empty when
+	// Roots[0] signs.
+	Chain []*x509.Certificate
 	Key   *ecdsa.PrivateKey
 	// NextKey is the key of Roots[1] while it is being distributed.
 	NextKey *ecdsa.PrivateKey
@@ -52,6 +56,9 @@ func NewRootState(td spiffeid.TrustDomain, now time.Time) (*RootState, error) {
 
 // CA is the CA the state describes.
 func (s *RootState) CA(td spiffeid.TrustDomain) (*CA, error) {
+	if len(s.Chain) > 0 {
+		return New(td, s.Chain, s.Key, s.Roots)
+	}
 	return New(td, s.Roots[:1], s.Key, s.Roots)
 }
 
@@ -61,6 +68,11 @@ func (s *RootState) CA(td spiffeid.TrustDomain) (*CA, error) {
 // certificate lifetime (proxies renew at half of it). It reports whether
 // the state changed and must be saved.
 func (s *RootState) Step(td spiffeid.TrustDomain, request string, overlap time.Duration, now time.Time) (*RootState, bool, error) {
+	if len(s.Chain) > 0 {
+		// A user-supplied root is the user's to rotate; the intermediate
+		// under it is renewed by WithUpstream.
+		return s, false, nil
+	}
 	next := *s
 	next.Roots = append([]*x509.Certificate(nil), s.Roots...)
 	switch s.Phase {

@@ -58,6 +58,9 @@ type Settings struct {
 	// Mesh annotation mesh.plexus.dev/rotate-root); each new value starts
 	// one rotation.
 	RootRotation string `json:"rootRotation,omitempty"`
+	// RootCASecret names a Secret with a CA of the user's; the mesh CA
+	// then issues from an intermediate it signs. Nil: a self-signed root.
+	RootCASecret *NamespacedName `json:"rootCASecret,omitempty"`
 }
 
 // DefaultCertificateTTL is the workload certificate lifetime unless the

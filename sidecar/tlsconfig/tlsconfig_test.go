@@ -141,3 +141,55 @@ func TestSessionResumption(t *testing.T) {
 		t.Fatal("a session resumed against a trust bundle that no longer vouches for the server")
 	}
 }
+
+// TestIntermediateCA: sidecars whose certificates come from the mesh's
+// intermediate under a user-supplied root complete mTLS, each trusting
+// only that root.
+func TestIntermediateCA(t *testing.T) {
+	root, key, err := identity.NewRoot(td, time.Now()) // stands for the user's CA
+	if err != nil {
+		t.Fatal(err)
+	}
+	state, err := identity.NewRootState(td, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	state, _, err = state.WithUpstream(td, &identity.Upstream{Chain: []*x509.Certificate{root}, Key: key}, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ca, err := state.CA(td)
+	if err != nil {
+		t.Fatal(err)
+	}
+	serverCfg, err := Server(proxyMaterial(t, ca, "/ns/shop/sa/reviews"), &config.DownstreamTLS{CertificateSecret: "default", ValidationSecret: "ROOTCA", RequireClientCert: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := tls.Listen("tcp", "127.0.0.1:0", serverCfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		_, _ = c.Write([]byte{1})
+	}()
+	clientCfg, err := Client(proxyMaterial(t, ca, "/ns/shop/sa/productpage"), &config.UpstreamTLS{CertificateSecret: "default", ValidationSecret: "ROOTCA", SPIFFEIDs: []string{"spiffe://east.example/ns/shop/sa/reviews"}}, []string{"h2"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := tls.Dialer{Config: clientCfg}
+	c, err := d.DialContext(context.Background(), "tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatalf("mTLS through the intermediate: %v", err)
+	}
+	defer c.Close()
+	if _, err := c.Read(make([]byte, 1)); err != nil {
+		t.Fatalf("mTLS through the intermediate: %v", err)
+	}
+}

@@ -26,6 +26,7 @@ const (
 	KeyKey      = "ca.key"
 	KeyNextKey  = "next.key"
 	KeyRotation = "rotation"
+	KeyChain    = "chain.crt"
 )
 
 // SecretStore keeps the CA in a Secret; every replica reads the same one.
@@ -119,6 +120,9 @@ func (s *SecretStore) secret(base *corev1.Secret, st *identity.RootState) (*core
 		return nil, err
 	}
 	base.Data = map[string][]byte{KeyRoots: identity.EncodeCertificates(st.Roots), KeyKey: key, KeyRotation: rot}
+	if len(st.Chain) > 0 {
+		base.Data[KeyChain] = identity.EncodeCertificates(st.Chain)
+	}
 	if st.NextKey != nil {
 		next, err := identity.EncodeKey(st.NextKey)
 		if err != nil {
@@ -137,6 +141,11 @@ func parseState(secret *corev1.Secret) (*identity.RootState, error) {
 	}
 	if st.Key, err = identity.ParseKey(secret.Data[KeyKey]); err != nil {
 		return nil, fmt.Errorf("%s: %w", KeyKey, err)
+	}
+	if chain, ok := secret.Data[KeyChain]; ok {
+		if st.Chain, err = identity.ParseCertificates(chain); err != nil {
+			return nil, fmt.Errorf("%s: %w", KeyChain, err)
+		}
 	}
 	if next, ok := secret.Data[KeyNextKey]; ok {
 		if st.NextKey, err = identity.ParseKey(next); err != nil {
@@ -190,4 +199,33 @@ func (t *TokenReviews) Authenticate(ctx context.Context, token string) (spiffeid
 		return spiffeid.ID{}, fmt.Errorf("the token belongs to %q, not a ServiceAccount", st.User.Username)
 	}
 	return identity.WorkloadID(td, parts[2], parts[3])
+}
+
+// UpstreamFromSecret reads a user-supplied CA from a kubernetes.io/tls
+// Secret: tls.crt (the CA certificate, then any above it), tls.key, and
+// optionally ca.crt (the trust anchors; default: the top of tls.crt).
+func UpstreamFromSecret(reader client.Reader, key client.ObjectKey) identity.UpstreamSource {
+	return func(ctx context.Context) (*identity.Upstream, error) {
+		secret := &corev1.Secret{}
+		if err := reader.Get(ctx, key, secret); err != nil {
+			return nil, fmt.Errorf("rootCASecretRef %s: %w", key, err)
+		}
+		up := &identity.Upstream{}
+		var err error
+		if up.Chain, err = identity.ParseCertificates(secret.Data[corev1.TLSCertKey]); err != nil {
+			return nil, fmt.Errorf("rootCASecretRef %s: %s: %w", key, corev1.TLSCertKey, err)
+		}
+		if up.Key, err = identity.ParseKey(secret.Data[corev1.TLSPrivateKeyKey]); err != nil {
+			return nil, fmt.Errorf("rootCASecretRef %s: %s: %w (the mesh CA needs an ECDSA key)", key, corev1.TLSPrivateKeyKey, err)
+		}
+		if ca, ok := secret.Data["ca.crt"]; ok && len(ca) > 0 {
+			if up.Roots, err = identity.ParseCertificates(ca); err != nil {
+				return nil, fmt.Errorf("rootCASecretRef %s: ca.crt: %w", key, err)
+			}
+		}
+		if err := up.Validate(); err != nil {
+			return nil, fmt.Errorf("rootCASecretRef %s: %w", key, err)
+		}
+		return up, nil
+	}
 }

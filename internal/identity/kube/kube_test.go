@@ -2,6 +2,7 @@ package kube
 
 import (
 	"context"
+	"crypto/x509"
 	"errors"
 	"strings"
 	"testing"
@@ -99,6 +100,33 @@ func TestAgainstTheAPIServer(t *testing.T) {
 		}
 		if _, err := store.Load(ctx, spiffeid.RequireTrustDomainFromString("west.example")); err == nil || !strings.Contains(err.Error(), "holds the CA of spiffe://east.example") {
 			t.Fatalf("loading for another trust domain: %v", err)
+		}
+	})
+
+	t.Run("user-supplied CA Secret", func(t *testing.T) {
+		root, key, err := identity.NewRoot(td, time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		keyPEM, err := identity.EncodeKey(key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		good := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "corp-ca"}, Type: corev1.SecretTypeTLS,
+			Data: map[string][]byte{corev1.TLSCertKey: identity.EncodeCertificates([]*x509.Certificate{root}), corev1.TLSPrivateKeyKey: keyPEM}}
+		bad := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "no-key"},
+			Data: map[string][]byte{corev1.TLSCertKey: identity.EncodeCertificates([]*x509.Certificate{root})}}
+		for _, sec := range []*corev1.Secret{good, bad} {
+			if err := c.Create(ctx, sec); err != nil {
+				t.Fatal(err)
+			}
+		}
+		up, err := UpstreamFromSecret(c, client.ObjectKeyFromObject(good))(ctx)
+		if err != nil || !up.Roots[0].Equal(root) {
+			t.Fatalf("reading a CA Secret: %v", err)
+		}
+		if _, err := UpstreamFromSecret(c, client.ObjectKeyFromObject(bad))(ctx); err == nil || !strings.Contains(err.Error(), "tls.key") {
+			t.Fatalf("a Secret without its key: %v", err)
 		}
 	})
 }
