@@ -7,6 +7,7 @@ import (
 	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
+	"net"
 	"sync"
 	"testing"
 	"time"
@@ -70,11 +71,12 @@ func proxyMaterial(t testing.TB, ca *identity.CA, path string) *material {
 	return m
 }
 
-// TestSessionResumption: a second connection to the same endpoint resumes
-// the session, and a resumed session is verified again, so a trust bundle
-// that no longer vouches for the server ends it.
-func TestSessionResumption(t *testing.T) {
-	ca := newCA(t)
+// startServer serves mTLS as spiffe://east.example/ns/shop/sa/reviews with
+// a certificate from ca: each connection gets one byte after the handshake
+// (which also delivers the TLS 1.3 session ticket), then stays until the
+// client closes it.
+func startServer(t *testing.T, ca *identity.CA) net.Listener {
+	t.Helper()
 	serverCfg, err := Server(proxyMaterial(t, ca, "/ns/shop/sa/reviews"), &config.DownstreamTLS{CertificateSecret: "default", ValidationSecret: "ROOTCA", RequireClientCert: true})
 	if err != nil {
 		t.Fatal(err)
@@ -83,7 +85,7 @@ func TestSessionResumption(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ln.Close()
+	t.Cleanup(func() { _ = ln.Close() })
 	go func() {
 		for {
 			c, err := ln.Accept()
@@ -92,13 +94,20 @@ func TestSessionResumption(t *testing.T) {
 			}
 			go func() {
 				defer c.Close()
-				// Writing after the handshake also delivers the TLS 1.3
-				// session ticket.
 				_, _ = c.Write([]byte{1})
 				_, _ = c.Read(make([]byte, 1))
 			}()
 		}
 	}()
+	return ln
+}
+
+// TestSessionResumption: a second connection to the same endpoint resumes
+// the session, and a resumed session is verified again, so a trust bundle
+// that no longer vouches for the server ends it.
+func TestSessionResumption(t *testing.T) {
+	ca := newCA(t)
+	ln := startServer(t, ca)
 
 	client := proxyMaterial(t, ca, "/ns/shop/sa/productpage")
 	clientCfg, err := Client(client, &config.UpstreamTLS{CertificateSecret: "default", ValidationSecret: "ROOTCA", SPIFFEIDs: []string{"spiffe://east.example/ns/shop/sa/reviews"}}, []string{"h2"})
@@ -162,23 +171,7 @@ func TestIntermediateCA(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	serverCfg, err := Server(proxyMaterial(t, ca, "/ns/shop/sa/reviews"), &config.DownstreamTLS{CertificateSecret: "default", ValidationSecret: "ROOTCA", RequireClientCert: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := tls.Listen("tcp", "127.0.0.1:0", serverCfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	go func() {
-		c, err := ln.Accept()
-		if err != nil {
-			return
-		}
-		defer c.Close()
-		_, _ = c.Write([]byte{1})
-	}()
+	ln := startServer(t, ca)
 	clientCfg, err := Client(proxyMaterial(t, ca, "/ns/shop/sa/productpage"), &config.UpstreamTLS{CertificateSecret: "default", ValidationSecret: "ROOTCA", SPIFFEIDs: []string{"spiffe://east.example/ns/shop/sa/reviews"}}, []string{"h2"})
 	if err != nil {
 		t.Fatal(err)
