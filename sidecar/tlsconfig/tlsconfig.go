@@ -19,6 +19,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/spiffe/go-spiffe/v2/bundle/x509bundle"
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
@@ -85,6 +86,7 @@ func Server(m Material, t *config.DownstreamTLS) (*tls.Config, error) {
 	if t.RequireClientCert {
 		bundles := bundleSource{m: m, validation: t.ValidationSecret, own: svid}
 		c = tlsconfig.MTLSServerConfig(svid, bundles, tlsconfig.AuthorizeAny())
+		(&verifiedPeers{bundles: bundles, now: time.Now}).wrap(c)
 		reverifyResumed(c, bundles, tlsconfig.AuthorizeAny())
 	} else {
 		c = tlsconfig.TLSServerConfig(svid)
@@ -123,6 +125,7 @@ func Client(m Material, t *config.UpstreamTLS, alpn []string) (*tls.Config, erro
 	// Resume sessions with the cluster's endpoints: a new connection then
 	// skips the key exchange and signatures of a full handshake.
 	c.ClientSessionCache = &svidBoundCache{svid: svid}
+	(&verifiedPeers{bundles: bundles, now: time.Now}).wrap(c)
 	reverifyResumed(c, bundles, authorizer)
 	c.ServerName = t.SNI
 	c.NextProtos = t.ALPN

@@ -75,9 +75,10 @@ func proxyMaterial(t testing.TB, ca *identity.CA, path string) *material {
 // a certificate from ca: each connection gets one byte after the handshake
 // (which also delivers the TLS 1.3 session ticket), then stays until the
 // client closes it.
-func startServer(t *testing.T, ca *identity.CA) net.Listener {
+func startServer(t *testing.T, ca *identity.CA) (net.Listener, *material) {
 	t.Helper()
-	serverCfg, err := Server(proxyMaterial(t, ca, "/ns/shop/sa/reviews"), &config.DownstreamTLS{CertificateSecret: "default", ValidationSecret: "ROOTCA", RequireClientCert: true})
+	m := proxyMaterial(t, ca, "/ns/shop/sa/reviews")
+	serverCfg, err := Server(m, &config.DownstreamTLS{CertificateSecret: "default", ValidationSecret: "ROOTCA", RequireClientCert: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -99,7 +100,7 @@ func startServer(t *testing.T, ca *identity.CA) net.Listener {
 			}()
 		}
 	}()
-	return ln
+	return ln, m
 }
 
 // TestSessionResumption: a second connection to the same endpoint resumes
@@ -107,7 +108,7 @@ func startServer(t *testing.T, ca *identity.CA) net.Listener {
 // that no longer vouches for the server ends it.
 func TestSessionResumption(t *testing.T) {
 	ca := newCA(t)
-	ln := startServer(t, ca)
+	ln, _ := startServer(t, ca)
 
 	client := proxyMaterial(t, ca, "/ns/shop/sa/productpage")
 	clientCfg, err := Client(client, &config.UpstreamTLS{CertificateSecret: "default", ValidationSecret: "ROOTCA", SPIFFEIDs: []string{"spiffe://east.example/ns/shop/sa/reviews"}}, []string{"h2"})
@@ -171,7 +172,7 @@ func TestIntermediateCA(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ln := startServer(t, ca)
+	ln, _ := startServer(t, ca)
 	clientCfg, err := Client(proxyMaterial(t, ca, "/ns/shop/sa/productpage"), &config.UpstreamTLS{CertificateSecret: "default", ValidationSecret: "ROOTCA", SPIFFEIDs: []string{"spiffe://east.example/ns/shop/sa/reviews"}}, []string{"h2"})
 	if err != nil {
 		t.Fatal(err)
@@ -184,5 +185,77 @@ func TestIntermediateCA(t *testing.T) {
 	defer c.Close()
 	if _, err := c.Read(make([]byte, 1)); err != nil {
 		t.Fatalf("mTLS through the intermediate: %v", err)
+	}
+}
+
+// TestVerifiedPeersFollowTheBundle: the server remembers a client chain it
+// verified, but not past a change of its trust bundle.
+func TestVerifiedPeersFollowTheBundle(t *testing.T) {
+	ca := newCA(t)
+	ln, server := startServer(t, ca)
+	client := proxyMaterial(t, ca, "/ns/shop/sa/productpage")
+	connect := func() error {
+		// A new configuration each time: no session to resume, so every
+		// handshake is a full one.
+		cfg, err := Client(client, &config.UpstreamTLS{CertificateSecret: "default", ValidationSecret: "ROOTCA"}, []string{"h2"})
+		if err != nil {
+			return err
+		}
+		d := tls.Dialer{Config: cfg}
+		c, err := d.DialContext(context.Background(), "tcp", ln.Addr().String())
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		_, err = c.Read(make([]byte, 1))
+		return err
+	}
+	for range 2 { // verified, then remembered
+		if err := connect(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The server now trusts another root only: the remembered chain no
+	// longer counts.
+	server.set(&config.Secret{Name: "ROOTCA", Roots: newCA(t).Roots()})
+	if err := connect(); err == nil {
+		t.Fatal("the server accepted a client chain its new trust bundle does not vouch for")
+	}
+}
+
+// TestVerifiedPeersCache: a chain that verified is not verified again
+// until the bundle changes or the certificate expires.
+func TestVerifiedPeersCache(t *testing.T) {
+	ca := newCA(t)
+	own := proxyMaterial(t, ca, "/ns/shop/sa/reviews")
+	peer := proxyMaterial(t, ca, "/ns/shop/sa/productpage").Secret("default").SVID
+	raw := [][]byte{}
+	for _, c := range peer.Certificates {
+		raw = append(raw, c.Raw)
+	}
+	now := time.Now()
+	calls := 0
+	cfg := &tls.Config{VerifyPeerCertificate: func([][]byte, [][]*x509.Certificate) error { calls++; return nil }}
+	v := &verifiedPeers{bundles: bundleSource{m: own, validation: "ROOTCA", own: svidSource{m: own, name: "default"}}, now: func() time.Time { return now }}
+	v.wrap(cfg)
+	verify := func() {
+		if err := cfg.VerifyPeerCertificate(raw, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	verify()
+	verify()
+	if calls != 1 {
+		t.Fatalf("verified %d times, want once then remembered", calls)
+	}
+	own.set(&config.Secret{Name: "ROOTCA", Roots: ca.Roots()}) // a new bundle, even with the same roots
+	verify()
+	if calls != 2 {
+		t.Fatalf("after a bundle change: %d verifications, want 2", calls)
+	}
+	now = peer.Certificates[0].NotAfter.Add(time.Second)
+	verify()
+	if calls != 3 {
+		t.Fatalf("after the certificate expired: %d verifications, want 3", calls)
 	}
 }
