@@ -32,6 +32,9 @@ func InjectionConfig(c client.Reader, defaultImage, xdsAddress, caAddress string
 			return inject.Config{}, false, nil
 		}
 		cfg := inject.Config{ProxyImage: defaultImage, XDSAddress: xdsAddress, CAAddress: caAddress, ClusterName: string(mesh.Spec.ClusterName), Resources: DefaultProxyResources()}
+		if id := mesh.Spec.Identity; id != nil && id.SPIRE != nil {
+			cfg.WorkloadAPISocket = id.SPIRE.WorkloadAPISocket
+		}
 		if inj := mesh.Spec.Injection; inj != nil {
 			if inj.ProxyImage != "" {
 				cfg.ProxyImage = inj.ProxyImage

@@ -31,6 +31,9 @@ type IdentityOptions struct {
 	// ServiceAccount token, or a join token in local mode. It is read for
 	// every request, so a rotated token is picked up.
 	CredentialFile string
+	// WorkloadAPI is a SPIFFE Workload API address (a SPIRE agent) to
+	// take certificates from instead of the certificate service.
+	WorkloadAPI string
 }
 
 // startIdentity obtains the proxy's certificate and keeps it renewed

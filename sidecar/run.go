@@ -85,7 +85,15 @@ func Run(ctx context.Context, o Options) error {
 	stopIdentity := func() {}
 	identityCtx, cancelIdentity := context.WithCancel(context.Background())
 	defer cancelIdentity()
-	if o.Identity.CAAddress != "" {
+	switch {
+	case o.Identity.WorkloadAPI != "" && o.Identity.CAAddress != "":
+		return errors.New("--spiffe-socket and --ca-address both name where certificates come from: give one")
+	case o.Identity.WorkloadAPI != "":
+		var err error
+		if stopIdentity, err = startWorkloadAPI(identityCtx, o.Identity.WorkloadAPI, p, m, o.Log); err != nil {
+			return fmt.Errorf("--spiffe-socket %s: %w", o.Identity.WorkloadAPI, err)
+		}
+	case o.Identity.CAAddress != "":
 		var err error
 		if stopIdentity, err = startIdentity(identityCtx, o.Identity, p, m, o.Log); err != nil {
 			return err

@@ -79,6 +79,7 @@ requests in flight finish for up to --drain-timeout.`,
 	f.StringVar(&o.StatusAddress, "status-address", "", "address serving only /ready and /metrics, for kubelet probes and Prometheus (for example :15020); off by default")
 	f.StringVar(&o.Identity.CAAddress, "ca-address", "", "certificate service (host:port) to obtain this proxy's workload certificate from; unset, certificates come from xDS or the bootstrap")
 	f.StringVar(&o.Identity.CARootFile, "ca-root-file", "", "PEM roots that verify the certificate service")
+	f.StringVar(&o.Identity.WorkloadAPI, "spiffe-socket", "", "SPIFFE Workload API address (a SPIRE agent), such as unix:///run/spire/agent-sockets/spire-agent.sock, to take certificates from instead of --ca-address")
 	f.StringVar(&o.Identity.CredentialFile, "credential-file", "", "file holding this proxy's proof of identity: a projected ServiceAccount token (audience plexus) or a join token")
 	f.DurationVar(&o.DrainTimeout, "drain-timeout", o.DrainTimeout, "how long requests in flight may finish after SIGTERM")
 	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")

@@ -46,6 +46,10 @@ type Config struct {
 	XDSAddress string
 	// CAAddress is where proxies obtain their certificates, host:port.
 	CAAddress string
+	// WorkloadAPISocket, when set, is a SPIRE agent's Workload API
+	// (unix:///dir/socket) that proxies take certificates from instead;
+	// its directory is mounted with the SPIFFE CSI driver.
+	WorkloadAPISocket string
 	// ClusterName is the mesh's cluster name.
 	ClusterName string
 	// Resources of the proxy container.
@@ -99,15 +103,7 @@ func Inject(pod *corev1.Pod, c Config) error {
 		sa = "default"
 	}
 	pod.Spec.InitContainers = append([]corev1.Container{initContainer(c, opts), proxyContainer(c, opts, ports, kube.WorkloadName(pod), sa)}, pod.Spec.InitContainers...)
-	pod.Spec.Volumes = append(pod.Spec.Volumes, corev1.Volume{
-		Name: TokenVolume,
-		VolumeSource: corev1.VolumeSource{Projected: &corev1.ProjectedVolumeSource{Sources: []corev1.VolumeProjection{{
-			ServiceAccountToken: &corev1.ServiceAccountTokenProjection{Audience: TokenAudience, ExpirationSeconds: ptr.To[int64](3600), Path: "token"},
-		}}}},
-	}, corev1.Volume{
-		Name:         caRootVolume,
-		VolumeSource: corev1.VolumeSource{ConfigMap: &corev1.ConfigMapVolumeSource{LocalObjectReference: corev1.LocalObjectReference{Name: CARootConfigMap}}},
-	})
+	pod.Spec.Volumes = append(pod.Spec.Volumes, identityVolumes(c)...)
 	if pod.Annotations == nil {
 		pod.Annotations = map[string]string{}
 	}
@@ -191,7 +187,7 @@ func proxyContainer(c Config, o options, ports []nodemeta.Port, workload, sa str
 		Name:          ProxyContainer,
 		Image:         c.ProxyImage,
 		RestartPolicy: ptr.To(corev1.ContainerRestartPolicyAlways),
-		Args: []string{
+		Args: append(append([]string{
 			"sidecar",
 			"--xds-address=" + c.XDSAddress,
 			"--node-id=$(POD_NAME).$(POD_NAMESPACE)",
@@ -201,21 +197,17 @@ func proxyContainer(c Config, o options, ports []nodemeta.Port, workload, sa str
 			"--cluster=" + c.ClusterName,
 			"--ip=$(POD_IP)",
 			"--app-ports=" + nodemeta.FormatPorts(ports),
-			"--ca-address=" + c.CAAddress,
-			"--ca-root-file=" + caRootDir + "/" + CARootKey,
-			"--credential-file=" + TokenDir + "/token",
+		}, identityArgs(c)...),
 			fmt.Sprintf("--status-address=:%d", StatusPort),
-			"--log-level=" + logLevel,
-		},
+			"--log-level="+logLevel,
+		),
+
 		Env:            []corev1.EnvVar{fieldEnv("POD_NAME", "metadata.name"), fieldEnv("POD_NAMESPACE", "metadata.namespace"), fieldEnv("POD_IP", "status.podIP")},
 		Ports:          []corev1.ContainerPort{{Name: "http-status", ContainerPort: StatusPort, Protocol: corev1.ProtocolTCP}},
 		Resources:      c.Resources,
 		StartupProbe:   startup,
 		ReadinessProbe: ready,
-		VolumeMounts: []corev1.VolumeMount{
-			{Name: TokenVolume, MountPath: TokenDir, ReadOnly: true},
-			{Name: caRootVolume, MountPath: caRootDir, ReadOnly: true},
-		},
+		VolumeMounts:   identityMounts(c),
 		SecurityContext: &corev1.SecurityContext{
 			RunAsUser:                ptr.To[int64](ProxyUID),
 			RunAsGroup:               ptr.To[int64](ProxyUID),

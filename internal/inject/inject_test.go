@@ -94,3 +94,24 @@ func TestSkip(t *testing.T) {
 		t.Error("a pod with inject=true is skipped")
 	}
 }
+
+// With SPIRE the proxy reads the agent's socket, mounted by the SPIFFE CSI
+// driver, instead of using a token and the Plexus CA.
+func TestInjectWithSPIRE(t *testing.T) {
+	c := testConfig
+	c.WorkloadAPISocket = "unix:///run/spire/agent-sockets/spire-agent.sock"
+	p := pod(nil, corev1.ContainerPort{ContainerPort: 8080})
+	if err := Inject(p, c); err != nil {
+		t.Fatal(err)
+	}
+	proxy := p.Spec.InitContainers[1]
+	if a := args(proxy); !strings.Contains(a, "--spiffe-socket=unix:///run/spire/agent-sockets/spire-agent.sock") || strings.Contains(a, "--ca-address") {
+		t.Fatalf("proxy args %q", a)
+	}
+	if len(proxy.VolumeMounts) != 1 || proxy.VolumeMounts[0].MountPath != "/run/spire/agent-sockets" {
+		t.Fatalf("mounts %+v: want the socket directory", proxy.VolumeMounts)
+	}
+	if v := p.Spec.Volumes[0]; v.CSI == nil || v.CSI.Driver != "csi.spiffe.io" {
+		t.Fatalf("volume %+v: want the SPIFFE CSI driver", v)
+	}
+}
