@@ -50,7 +50,7 @@ envtest-assets: ## Build kube-apiserver and etcd for envtest (cached).
 
 .PHONY: test
 test: verify-generated ## Run every test, with the race detector, against a real API server.
-	KUBEBUILDER_ASSETS="$$(hack/envtest-assets.sh)" go test -race -count=1 ./...
+	KUBEBUILDER_ASSETS="$$(hack/envtest-assets.sh)" PLEXUS_SPIRE_BIN="$$(hack/spire.sh || true)" go test -race -count=1 ./...
 
 .PHONY: lint
 lint: $(GOLANGCI_LINT) ## Run golangci-lint (pinned) and go vet.
