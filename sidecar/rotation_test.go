@@ -28,7 +28,7 @@ import (
 // TestRootRotationWithoutFailedRequests rotates the CA's root while a
 // client sidecar calls a server sidecar over mTLS, opening new
 // connections all the time. Both get their certificates from the real
-// certificate service, as they do in a mesh; certificates live 3 s, so the
+// certificate service, as they do in a mesh; certificates live 4 s, so the
 // whole rotation takes seconds. Not one request may fail.
 func TestRootRotationWithoutFailedRequests(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
@@ -36,7 +36,7 @@ func TestRootRotationWithoutFailedRequests(t *testing.T) {
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))
 	td := spiffeid.RequireTrustDomainFromString("test.example")
 	caDir := t.TempDir()
-	const ttl = 3 * time.Second
+	const ttl = 4 * time.Second
 	authority := identity.NewAuthority(identity.FileStore{Dir: caDir}, nil)
 	if err := authority.Follow(ctx, td.Name(), ttl, ""); err != nil {
 		t.Fatal(err)
