@@ -3,14 +3,12 @@ package identity
 import (
 	"crypto"
 	"crypto/ecdsa"
-	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
 	"errors"
 	"fmt"
-	"math/big"
 	"net/url"
 	"time"
 
@@ -34,26 +32,16 @@ type CA struct {
 
 // NewRoot makes a self-signed ECDSA P-256 root for td.
 func NewRoot(td spiffeid.TrustDomain, now time.Time) (*x509.Certificate, *ecdsa.PrivateKey, error) {
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return nil, nil, err
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber:          serial(),
-		Subject:               pkix.Name{Organization: []string{"Plexus"}, CommonName: "Plexus root CA for " + td.Name()},
-		NotBefore:             now.Add(-time.Minute),
-		NotAfter:              now.Add(RootLifetime),
-		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign,
-		BasicConstraintsValid: true,
-		IsCA:                  true,
-		URIs:                  []*url.URL{td.ID().URL()},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	root, key, err := NewCACertificate(&x509.Certificate{
+		Subject:   pkix.Name{Organization: []string{"Plexus"}, CommonName: "Plexus root CA for " + td.Name()},
+		NotBefore: now.Add(-time.Minute),
+		NotAfter:  now.Add(RootLifetime),
+		URIs:      []*url.URL{td.ID().URL()},
+	}, nil, nil)
 	if err != nil {
 		return nil, nil, fmt.Errorf("creating the root CA: %w", err)
 	}
-	root, err := x509.ParseCertificate(der)
-	return root, key, err
+	return root, key, nil
 }
 
 // New returns a CA that signs with key, whose certificate is chain[0];
@@ -129,7 +117,7 @@ func (ca *CA) Sign(csr []byte, id spiffeid.ID, ttl time.Duration, now time.Time)
 		notAfter = ca.NotAfter()
 	}
 	tmpl := &x509.Certificate{
-		SerialNumber: serial(),
+		SerialNumber: SerialNumber(),
 		Subject:      pkix.Name{Organization: []string{"Plexus"}},
 		NotBefore:    now.Add(-time.Minute), // tolerate clocks a little behind
 		NotAfter:     notAfter,
@@ -163,14 +151,6 @@ func parseCSR(data []byte) (*x509.CertificateRequest, error) {
 		return nil, fmt.Errorf("the CSR's signature is invalid: %w", err)
 	}
 	return req, nil
-}
-
-func serial() *big.Int {
-	n, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 127))
-	if err != nil { // crypto/rand does not fail on Linux
-		panic(err)
-	}
-	return n
 }
 
 // WorkloadID is the SPIFFE ID of a Kubernetes service account.

@@ -7,8 +7,6 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
-
-	"github.com/spiffe/go-spiffe/v2/spiffeid"
 )
 
 // EncodeCertificates is certs as PEM.
@@ -68,23 +66,6 @@ func ParseKey(data []byte) (*ecdsa.PrivateKey, error) {
 	}
 	return ec, nil
 }
-
-// CAFromPEM builds a self-rooted CA from its PEM certificate bundle (the
-// signing root first, then other trusted roots) and key.
-func CAFromPEM(td spiffeid.TrustDomain, certs, key []byte) (*CA, error) {
-	roots, err := ParseCertificates(certs)
-	if err != nil {
-		return nil, fmt.Errorf("CA certificates: %w", err)
-	}
-	k, err := ParseKey(key)
-	if err != nil {
-		return nil, fmt.Errorf("CA key: %w", err)
-	}
-	return New(td, roots[:1], k, roots)
-}
-
-// RootsOf is a bundle of one root.
-func RootsOf(root *x509.Certificate) []*x509.Certificate { return []*x509.Certificate{root} }
 
 // TrustDomainOf is the trust domain ID a Plexus root names in its URI
 // SAN, or "" when it names none (a root supplied by the user).

@@ -1,13 +1,9 @@
 package identity
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
-	"net"
+	"errors"
 	"sync"
 	"time"
 )
@@ -56,46 +52,19 @@ func (s *ServingCertificates) GetCertificate(*tls.ClientHelloInfo) (*tls.Certifi
 	return cert, nil
 }
 
-type caError string
-
-func (e caError) Error() string { return string(e) }
-
-const errNoCA = caError("the mesh CA is not ready yet: create a Mesh")
+var errNoCA = errors.New("the mesh CA is not ready yet: create a Mesh")
 
 func (ca *CA) serving(hosts []string, now time.Time) (*tls.Certificate, error) {
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	notAfter := now.Add(servingLifetime)
+	if notAfter.After(ca.NotAfter()) {
+		notAfter = ca.NotAfter()
+	}
+	cert, err := NewServingCertificate(ca.chain[0], ca.key, hosts, now.Add(-time.Minute), notAfter)
 	if err != nil {
 		return nil, err
 	}
-	tmpl := &x509.Certificate{
-		SerialNumber: serial(),
-		Subject:      pkix.Name{Organization: []string{"Plexus"}, CommonName: "plexus control plane"},
-		NotBefore:    now.Add(-time.Minute),
-		NotAfter:     now.Add(servingLifetime),
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	}
-	if tmpl.NotAfter.After(ca.NotAfter()) {
-		tmpl.NotAfter = ca.NotAfter()
-	}
-	for _, h := range hosts {
-		if ip := net.ParseIP(h); ip != nil {
-			tmpl.IPAddresses = append(tmpl.IPAddresses, ip)
-		} else {
-			tmpl.DNSNames = append(tmpl.DNSNames, h)
-		}
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.chain[0], &key.PublicKey, ca.key)
-	if err != nil {
-		return nil, err
-	}
-	leaf, err := x509.ParseCertificate(der)
-	if err != nil {
-		return nil, err
-	}
-	chain := [][]byte{der}
 	for _, c := range ca.chain {
-		chain = append(chain, c.Raw)
+		cert.Certificate = append(cert.Certificate, c.Raw)
 	}
-	return &tls.Certificate{Certificate: chain, PrivateKey: key, Leaf: leaf}, nil
+	return cert, nil
 }

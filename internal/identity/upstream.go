@@ -4,8 +4,6 @@ import (
 	"context"
 	"crypto"
 	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"errors"
@@ -64,7 +62,7 @@ func (s *RootState) WithUpstream(td spiffeid.TrustDomain, up *Upstream, now time
 	if err := up.Validate(); err != nil {
 		return nil, false, err
 	}
-	if len(s.Chain) > 0 && s.Chain[0].CheckSignatureFrom(up.Chain[0]) == nil && !due(s.Chain[0], now) {
+	if len(s.Chain) > 0 && s.Chain[0].CheckSignatureFrom(up.Chain[0]) == nil && !PastTwoThirds(s.Chain[0], now) {
 		return s, false, nil
 	}
 	inter, key, err := newIntermediate(td, up, now)
@@ -77,35 +75,20 @@ func (s *RootState) WithUpstream(td spiffeid.TrustDomain, up *Upstream, now time
 	}, true, nil
 }
 
-func due(c *x509.Certificate, now time.Time) bool {
-	life := c.NotAfter.Sub(c.NotBefore)
-	return now.After(c.NotBefore.Add(life * 2 / 3))
-}
-
 func newIntermediate(td spiffeid.TrustDomain, up *Upstream, now time.Time) (*x509.Certificate, *ecdsa.PrivateKey, error) {
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return nil, nil, err
-	}
 	notAfter := now.Add(intermediateLifetime)
 	if parent := up.Chain[0].NotAfter; notAfter.After(parent) {
 		notAfter = parent
 	}
-	tmpl := &x509.Certificate{
-		SerialNumber:          serial(),
-		Subject:               pkix.Name{Organization: []string{"Plexus"}, CommonName: "Plexus intermediate CA for " + td.Name()},
-		NotBefore:             now.Add(-time.Minute),
-		NotAfter:              notAfter,
-		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign,
-		BasicConstraintsValid: true,
-		IsCA:                  true,
-		MaxPathLenZero:        true,
-		URIs:                  []*url.URL{td.ID().URL()},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, up.Chain[0], &key.PublicKey, up.Key)
+	inter, key, err := NewCACertificate(&x509.Certificate{
+		Subject:        pkix.Name{Organization: []string{"Plexus"}, CommonName: "Plexus intermediate CA for " + td.Name()},
+		NotBefore:      now.Add(-time.Minute),
+		NotAfter:       notAfter,
+		MaxPathLenZero: true,
+		URIs:           []*url.URL{td.ID().URL()},
+	}, up.Chain[0], up.Key)
 	if err != nil {
 		return nil, nil, fmt.Errorf("signing the mesh's intermediate with the upstream CA: %w", err)
 	}
-	inter, err := x509.ParseCertificate(der)
-	return inter, key, err
+	return inter, key, nil
 }

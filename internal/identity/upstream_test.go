@@ -16,17 +16,13 @@ import (
 // userRoot is a CA of the user's, as cert-manager or Vault would hold.
 func userRoot(t *testing.T, pathLenZero bool) *Upstream {
 	t.Helper()
-	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	tmpl := &x509.Certificate{
-		SerialNumber: serial(), Subject: pkix.Name{CommonName: "Corp Root CA"},
+	cert, key, err := NewCACertificate(&x509.Certificate{
+		Subject: pkix.Name{CommonName: "Corp Root CA"}, MaxPathLenZero: pathLenZero,
 		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(5 * 365 * 24 * time.Hour),
-		KeyUsage: x509.KeyUsageCertSign, BasicConstraintsValid: true, IsCA: true, MaxPathLenZero: pathLenZero,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	}, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	cert, _ := x509.ParseCertificate(der)
 	return &Upstream{Chain: []*x509.Certificate{cert}, Key: key}
 }
 

@@ -177,10 +177,10 @@ func compilePermission(p *rbacv3.Permission) (*Permission, error) {
 	case *rbacv3.Permission_Any:
 		return &Permission{Any: r.Any}, nil
 	case *rbacv3.Permission_AndRules:
-		list, err := compilePermissions(r.AndRules.GetRules())
+		list, err := compileEach(r.AndRules.GetRules(), compilePermission)
 		return &Permission{And: list}, err
 	case *rbacv3.Permission_OrRules:
-		list, err := compilePermissions(r.OrRules.GetRules())
+		list, err := compileEach(r.OrRules.GetRules(), compilePermission)
 		return &Permission{Or: list}, err
 	case *rbacv3.Permission_NotRule:
 		n, err := compilePermission(r.NotRule)
@@ -212,27 +212,15 @@ func compilePermission(p *rbacv3.Permission) (*Permission, error) {
 	return nil, fmt.Errorf("permission %T is not supported: use any, and_rules, or_rules, not_rule, destination_port, header (:method) or url_path", p.GetRule())
 }
 
-func compilePermissions(list []*rbacv3.Permission) ([]*Permission, error) {
-	out := make([]*Permission, 0, len(list))
-	for _, p := range list {
-		c, err := compilePermission(p)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, c)
-	}
-	return out, nil
-}
-
 func compilePrincipal(p *rbacv3.Principal) (*Principal, error) {
 	switch r := p.GetIdentifier().(type) {
 	case *rbacv3.Principal_Any:
 		return &Principal{Any: r.Any}, nil
 	case *rbacv3.Principal_AndIds:
-		list, err := compilePrincipals(r.AndIds.GetIds())
+		list, err := compileEach(r.AndIds.GetIds(), compilePrincipal)
 		return &Principal{And: list}, err
 	case *rbacv3.Principal_OrIds:
-		list, err := compilePrincipals(r.OrIds.GetIds())
+		list, err := compileEach(r.OrIds.GetIds(), compilePrincipal)
 		return &Principal{Or: list}, err
 	case *rbacv3.Principal_NotId:
 		n, err := compilePrincipal(r.NotId)
@@ -251,13 +239,14 @@ func compilePrincipal(p *rbacv3.Principal) (*Principal, error) {
 	return nil, fmt.Errorf("principal %T is not supported: use any, and_ids, or_ids, not_id or authenticated", p.GetIdentifier())
 }
 
-func compilePrincipals(list []*rbacv3.Principal) ([]*Principal, error) {
+// compileEach compiles an and/or list, which needs an entry at least.
+func compileEach[M any, T any](list []M, compile func(M) (T, error)) ([]T, error) {
 	if len(list) == 0 {
 		return nil, errors.New("an and/or list needs at least one entry")
 	}
-	out := make([]*Principal, 0, len(list))
-	for _, p := range list {
-		c, err := compilePrincipal(p)
+	out := make([]T, 0, len(list))
+	for _, m := range list {
+		c, err := compile(m)
 		if err != nil {
 			return nil, err
 		}

@@ -110,11 +110,13 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	rec := &recorder{ResponseWriter: w}
 	p := &plan{}
+	// The caller's verified identity, for authorization and metrics.
+	var peer string
+	if id, ok := tlsconfig.PeerID(r.TLS); ok {
+		peer = id.String()
+	}
 	defer func() {
-		ev := RequestEvent{Direction: h.cfg.Direction, Status: rec.status(), GRPCStatus: rec.grpcStatus(), Duration: time.Since(start)}
-		if id, ok := tlsconfig.PeerID(r.TLS); ok {
-			ev.Peer = id.String()
-		}
+		ev := RequestEvent{Direction: h.cfg.Direction, Status: rec.status(), GRPCStatus: rec.grpcStatus(), Duration: time.Since(start), Peer: peer}
 		if p.cluster != nil {
 			ev.Cluster = p.cluster.Config()
 		}
@@ -122,7 +124,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			h.cfg.Observer.Request(ev)
 		}
 	}()
-	if err := h.authorize(r); err != nil {
+	if err := h.authorize(r, peer); err != nil {
 		h.localReply(rec, r, err)
 		return
 	}
@@ -133,18 +135,15 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 // authorize applies the authorization filters: a denied request gets 403,
 // or PERMISSION_DENIED for gRPC.
-func (h *Handler) authorize(r *http.Request) *localError {
+func (h *Handler) authorize(r *http.Request, peer string) *localError {
 	if len(h.cfg.RBAC) == 0 {
 		return nil
 	}
-	req := &config.AuthzRequest{Port: h.cfg.Port, HTTP: true, Method: r.Method, Path: r.URL.Path}
+	req := &config.AuthzRequest{Port: h.cfg.Port, HTTP: true, Method: r.Method, Path: r.URL.Path, Peer: peer}
 	if req.Port == 0 {
 		if a, ok := r.Context().Value(http.LocalAddrContextKey).(*net.TCPAddr); ok {
 			req.Port = uint32(a.Port)
 		}
-	}
-	if id, ok := tlsconfig.PeerID(r.TLS); ok {
-		req.Peer = id.String()
 	}
 	for _, rb := range h.cfg.RBAC {
 		if ok, policy := rb.Allows(req); !ok {

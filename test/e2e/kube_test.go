@@ -45,36 +45,35 @@ func (k *kubePlane) apply(t *testing.T, name, doc string) {
 	testenv.Eventually(t, name+" accepted", func() error { return accepted(k.c, obj) })
 }
 
-// accepted checks the Accepted condition a route (status.parents) or a
-// policy (status.ancestors) carries.
+// accepted checks that obj's status says it applies: Accepted=True on a
+// route's parent (status.parents), a policy's target (status.ancestors)
+// or the object itself (status.conditions); Ready=True for a Mesh.
 func accepted(c client.Client, obj *unstructured.Unstructured) error {
 	got := obj.DeepCopy()
 	if err := c.Get(context.Background(), client.ObjectKeyFromObject(obj), got); err != nil {
 		return err
 	}
+	want := "Accepted"
+	if got.GetKind() == "Mesh" {
+		want = "Ready"
+	}
+	var lists [][]any
 	for _, field := range []string{"parents", "ancestors"} {
-		list, _, _ := unstructured.NestedSlice(got.Object, "status", field)
-		for _, entry := range list {
+		entries, _, _ := unstructured.NestedSlice(got.Object, "status", field)
+		for _, entry := range entries {
 			conds, _, _ := unstructured.NestedSlice(entry.(map[string]any), "conditions")
-			for _, c := range conds {
-				cond := c.(map[string]any)
-				if cond["type"] == "Accepted" && cond["status"] == "True" {
-					return nil
-				}
+			lists = append(lists, conds)
+		}
+	}
+	own, _, _ := unstructured.NestedSlice(got.Object, "status", "conditions")
+	for _, conds := range append(lists, own) {
+		for _, c := range conds {
+			if cond := c.(map[string]any); cond["type"] == want && cond["status"] == "True" {
+				return nil
 			}
 		}
 	}
-	conds, _, _ := unstructured.NestedSlice(got.Object, "status", "conditions")
-	for _, c := range conds {
-		cond := c.(map[string]any)
-		if cond["type"] == "Accepted" && cond["status"] == "True" {
-			return nil
-		}
-	}
-	if got.GetKind() == "Mesh" {
-		return nil
-	}
-	return fmt.Errorf("no Accepted=True condition in status: %v", got.Object["status"])
+	return fmt.Errorf("no %s=True condition in status: %v", want, got.Object["status"])
 }
 
 func (k *kubePlane) remove(t *testing.T, name string) {

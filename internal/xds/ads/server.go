@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"log/slog"
+	"net/netip"
 	"sort"
 	"strings"
 	"sync"
@@ -188,8 +189,9 @@ func (s *Server) push() {
 	}
 	sort.Slice(nodes, func(i, j int) bool { return nodes[i].node.GetId() < nodes[j].node.GetId() })
 	shared := map[string]*part{}
+	workloads := indexWorkloads(m)
 	for _, p := range nodes {
-		w := workloadFor(m, p.meta)
+		w := workloadFor(workloads, p.meta)
 		scope := translate.ScopeOf(w)
 		out := shared[scope.Key()]
 		if out == nil {
@@ -278,15 +280,33 @@ func asResources[M types.Resource](list []M) []types.Resource {
 	return out
 }
 
+// workloadKey finds a workload by namespace and address.
+type workloadKey struct {
+	namespace string
+	addr      netip.Addr
+}
+
+// indexWorkloads indexes the model's workloads once per push, rather
+// than scanning them for every proxy.
+func indexWorkloads(m *model.Mesh) map[workloadKey]*model.Workload {
+	out := make(map[workloadKey]*model.Workload, len(m.Workloads))
+	for _, w := range m.Workloads { // sorted: the first of a duplicate wins
+		if k := (workloadKey{w.Key.Namespace, w.Address}); out[k] == nil {
+			out[k] = w
+		}
+	}
+	return out
+}
+
 // workloadFor finds the proxy's workload: the model's (matched by
 // namespace and address) when the provider knows it, else the one the proxy
 // describes itself (local mode, VMs).
-func workloadFor(m *model.Mesh, meta *nodemeta.Metadata) *model.Workload {
+func workloadFor(workloads map[workloadKey]*model.Workload, meta *nodemeta.Metadata) *model.Workload {
 	if meta == nil {
 		return nil
 	}
-	for _, w := range m.Workloads {
-		if w.Key.Namespace == meta.Namespace && w.Address.String() == meta.IP {
+	if addr, err := netip.ParseAddr(meta.IP); err == nil {
+		if w := workloads[workloadKey{meta.Namespace, addr}]; w != nil {
 			return w
 		}
 	}

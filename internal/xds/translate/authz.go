@@ -120,9 +120,17 @@ func permissions(to []model.AuthorizationDestination) []*rbacv3.Permission {
 			}
 			and = append(and, orPermissions(or))
 		}
+		if len(and) == 0 { // an entry that sets nothing matches anything
+			out = append(out, anyPermission())
+			continue
+		}
 		out = append(out, &rbacv3.Permission{Rule: &rbacv3.Permission_AndRules{AndRules: &rbacv3.Permission_Set{Rules: and}}})
 	}
 	return out
+}
+
+func anyPrincipal() *rbacv3.Principal {
+	return &rbacv3.Principal{Identifier: &rbacv3.Principal_Any{Any: true}}
 }
 
 func orPermissions(or []*rbacv3.Permission) *rbacv3.Permission {
@@ -136,7 +144,7 @@ func orPermissions(or []*rbacv3.Permission) *rbacv3.Permission {
 // must (AND). Namespaces are of the mesh's own trust domain.
 func principals(from []model.AuthorizationSource, td string) []*rbacv3.Principal {
 	if len(from) == 0 {
-		return []*rbacv3.Principal{{Identifier: &rbacv3.Principal_Any{Any: true}}}
+		return []*rbacv3.Principal{anyPrincipal()}
 	}
 	var out []*rbacv3.Principal
 	for _, s := range from {
@@ -151,6 +159,10 @@ func principals(from []model.AuthorizationSource, td string) []*rbacv3.Principal
 			and = append(and, orPrincipals(s.Namespaces, func(ns string) *matcherv3.StringMatcher {
 				return prefix("spiffe://" + td + "/ns/" + ns + "/sa/")
 			}))
+		}
+		if len(and) == 0 { // an entry that sets nothing matches anyone
+			out = append(out, anyPrincipal())
+			continue
 		}
 		out = append(out, &rbacv3.Principal{Identifier: &rbacv3.Principal_AndIds{AndIds: &rbacv3.Principal_Set{Ids: and}}})
 	}
