@@ -36,9 +36,11 @@ generate: ## Generate deepcopy code for the API types and Go code from .proto fi
 	hack/protoc.sh
 
 .PHONY: manifests
-manifests: ## Generate CRDs (config/crd/bases) and RBAC (config/rbac) from markers.
+manifests: ## Generate CRDs (config/crd/bases) and RBAC (config/rbac) from markers, and the static monitoring objects (config/prometheus, config/grafana).
 	$(CONTROLLER_GEN) crd rbac:roleName=plexus-operator paths="$(GEN_PATHS)" \
 		output:crd:artifacts:config=config/crd/bases output:rbac:artifacts:config=config/rbac
+	go run ./hack/render-monitoring
+	hack/monitoring-crds.sh
 
 .PHONY: verify-generated
 verify-generated: ## Fail when generated files are stale.
@@ -50,7 +52,7 @@ envtest-assets: ## Build kube-apiserver and etcd for envtest (cached).
 
 .PHONY: test
 test: verify-generated ## Run every test, with the race detector, against a real API server.
-	KUBEBUILDER_ASSETS="$$(hack/envtest-assets.sh)" PLEXUS_SPIRE_BIN="$$(hack/spire.sh || true)" go test -race -count=1 ./...
+	KUBEBUILDER_ASSETS="$$(hack/envtest-assets.sh)" PLEXUS_SPIRE_BIN="$$(hack/spire.sh || true)" PLEXUS_PROMETHEUS_BIN="$$(hack/prometheus.sh)" go test -race -count=1 ./...
 
 .PHONY: lint
 lint: $(GOLANGCI_LINT) ## Run golangci-lint (pinned) and go vet.

@@ -302,7 +302,8 @@ type PrometheusRuleConfig struct {
 
 	// SLO sets the default service level objectives behind the burn-rate
 	// alerts. A Service overrides them with the annotations
-	// plexus.dev/slo-availability and plexus.dev/slo-latency.
+	// mesh.plexus.dev/slo-availability and mesh.plexus.dev/slo-latency
+	// (percentages, such as "99.95").
 	//
 	// +kubebuilder:default={}
 	// +optional
@@ -321,9 +322,12 @@ type SLO struct {
 	Availability string `json:"availability,omitempty"`
 
 	// LatencyThreshold is the duration a request must finish within to count
-	// as fast. Default: 500ms.
+	// as fast. It must be a bound of the request duration histogram (1ms,
+	// 5ms, 10ms, 25ms, 50ms, 100ms, 250ms, 500ms, 1s, 2500ms, 5s, 10s, 30s
+	// or 60s), because the ratio of fast requests is read from that
+	// bucket. Default: 500ms.
 	//
-	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('1ms')",message="latencyThreshold must be at least 1ms"
+	// +kubebuilder:validation:XValidation:rule="[duration('1ms'), duration('5ms'), duration('10ms'), duration('25ms'), duration('50ms'), duration('100ms'), duration('250ms'), duration('500ms'), duration('1s'), duration('2500ms'), duration('5s'), duration('10s'), duration('30s'), duration('60s')].exists(d, d == duration(self))",message="latencyThreshold must be a bound of the request duration histogram: 1ms, 5ms, 10ms, 25ms, 50ms, 100ms, 250ms, 500ms, 1s, 2500ms, 5s, 10s, 30s or 60s"
 	// +kubebuilder:default="500ms"
 	// +optional
 	LatencyThreshold gwapiv1.Duration `json:"latencyThreshold,omitempty"`

@@ -95,7 +95,7 @@ spec:
     resources: {requests: {cpu: 50m, memory: 64Mi}, limits: {memory: 128Mi}}
   observability:
     serviceMonitor: {labels: {release: prometheus}, interval: 15s}
-    prometheusRule: {alertLabels: {team: platform}, slo: {availability: "99.95", latencyThreshold: 300ms, latency: "99.5"}}
+    prometheusRule: {alertLabels: {team: platform}, slo: {availability: "99.95", latencyThreshold: 250ms, latency: "99.5"}}
     grafana: {namespace: monitoring}
   federation:
     eastWestGateway: {enabled: true, port: 15443, serviceType: NodePort}
@@ -184,6 +184,10 @@ func TestInvalidObjectsAreRefused(t *testing.T) {
 		"mesh SPIRE socket not a unix URL": {
 			manifest: validMesh + "  identity: {spire: {workloadAPISocket: /run/spire/agent.sock}}\n",
 			want:     "spec.identity.spire.workloadAPISocket in body should match '^unix:///",
+		},
+		"mesh latency threshold between histogram buckets": {
+			manifest: validMesh + "  observability: {prometheusRule: {slo: {latencyThreshold: 300ms}}}\n",
+			want:     "latencyThreshold must be a bound of the request duration histogram",
 		},
 		"mesh load balancer unknown": {
 			manifest: validMesh + "  traffic: {loadBalancer: {type: Maglev}}\n",
