@@ -73,6 +73,9 @@ func waitForWebhook(t *testing.T) *admissionregistrationv1.MutatingWebhookConfig
 		if pod.Annotations[inject.AnnotationInjected] == "" {
 			return errors.New("the pod came back without a proxy")
 		}
+		if pod.Labels[inject.LabelProxy] != "true" {
+			return fmt.Errorf("pod not labelled %s for the PodMonitor: %v", inject.LabelProxy, pod.Labels)
+		}
 		return nil
 	})
 	return cfg

@@ -27,6 +27,10 @@ func create(t *testing.T, objs ...client.Object) {
 		if err := env.Client.Create(context.Background(), o); err != nil {
 			t.Fatalf("creating %T %s: %v", o, o.GetName(), err)
 		}
+		if mesh, ok := o.(*meshv1.Mesh); ok {
+			// A cluster has one Mesh in effect: leave none behind.
+			t.Cleanup(func() { _ = env.Client.Delete(context.Background(), mesh) })
+		}
 	}
 }
 

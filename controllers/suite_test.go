@@ -6,6 +6,10 @@ import (
 	"os"
 	"sync"
 	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	ctrl "sigs.k8s.io/controller-runtime"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
@@ -13,6 +17,9 @@ import (
 	"github.com/plexus-mesh/plexus/internal/model"
 	"github.com/plexus-mesh/plexus/internal/testenv"
 )
+
+// monitoringNamespace is the operator's namespace in these tests.
+const monitoringNamespace = "plexus-monitoring"
 
 var (
 	env       *testenv.Env
@@ -72,6 +79,15 @@ func run(m *testing.M) int {
 		return 1
 	}
 	if err := (&MeshReconciler{Client: mgr.GetClient()}).SetupWithManager(mgr); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	if err := env.Client.Create(context.Background(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: monitoringNamespace}}); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	monitoringReconciler := &MonitoringReconciler{Client: mgr.GetClient(), Namespace: monitoringNamespace, Mapper: mgr.GetRESTMapper(), Cache: mgr.GetCache(), CRDRetry: time.Second}
+	if err := monitoringReconciler.SetupWithManager(mgr); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}

@@ -20,7 +20,7 @@ for p in "${generated[@]}"; do
     stale=1
   fi
 done
-for mod in . hack/tools/k8s hack/tools/etcd hack/tools/lint hack/tools/proto hack/tools/spire; do
+for mod in . hack/tools/k8s hack/tools/etcd hack/tools/lint hack/tools/proto hack/tools/spire hack/tools/prometheus; do
   if ! (cd "$mod" && go mod tidy -diff); then
     echo "verify-generated: $mod/go.mod or go.sum is not tidy: run 'go mod tidy' in $mod" >&2
     stale=1

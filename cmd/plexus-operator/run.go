@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"net/http"
 
+	monitoringv1 "github.com/prometheus-operator/prometheus-operator/pkg/apis/monitoring/v1"
+
 	"github.com/go-logr/logr"
 	"github.com/spf13/pflag"
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
@@ -118,6 +120,9 @@ func run(ctx context.Context, restConfig *rest.Config, cfg config) error {
 	if err := meshv1.AddToScheme(scheme); err != nil {
 		return err
 	}
+	if err := monitoringv1.AddToScheme(scheme); err != nil {
+		return err
+	}
 	if err := gwapiv1.Install(scheme); err != nil {
 		return err
 	}
@@ -154,6 +159,9 @@ func run(ctx context.Context, restConfig *rest.Config, cfg config) error {
 	server := ads.New(ads.Config{Log: slogger.With("component", "xds"), Registerer: ctrlmetrics.Registry})
 	if err := (&controllers.MeshReconciler{Client: mgr.GetClient(), Proxies: server}).SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("setting up the Mesh controller: %w", err)
+	}
+	if err := (&controllers.MonitoringReconciler{Client: mgr.GetClient(), Namespace: cfg.Namespace, Mapper: mgr.GetRESTMapper(), Cache: mgr.GetCache()}).SetupWithManager(mgr); err != nil {
+		return fmt.Errorf("setting up the monitoring controller: %w", err)
 	}
 	elected := mgr.Elected()
 	authority := identity.NewAuthority(&kube.SecretStore{Reader: mgr.GetAPIReader(), Writer: mgr.GetClient(), Key: client.ObjectKey{Namespace: cfg.Namespace, Name: caSecretName}},

@@ -27,6 +27,10 @@ const (
 	// StatusPort serves the proxy's /ready and /metrics on the pod's
 	// address; it is never intercepted.
 	StatusPort = 15020
+	// StatusPortName names the status port; the PodMonitor scrapes it.
+	StatusPortName = "http-status"
+	// LabelProxy marks an injected pod; the PodMonitor selects on it.
+	LabelProxy = "mesh.plexus.dev/proxy"
 	// ProxyUID is the user the proxy runs as; its own traffic is not
 	// intercepted.
 	ProxyUID = 1337
@@ -109,6 +113,10 @@ func Inject(pod *corev1.Pod, c Config) error {
 		pod.Annotations = map[string]string{}
 	}
 	pod.Annotations[AnnotationInjected] = c.ProxyImage
+	if pod.Labels == nil {
+		pod.Labels = map[string]string{}
+	}
+	pod.Labels[LabelProxy] = "true"
 	return nil
 }
 
@@ -204,7 +212,7 @@ func proxyContainer(c Config, o options, ports []nodemeta.Port, workload, sa str
 		),
 
 		Env:            []corev1.EnvVar{fieldEnv("POD_NAME", "metadata.name"), fieldEnv("POD_NAMESPACE", "metadata.namespace"), fieldEnv("POD_IP", "status.podIP")},
-		Ports:          []corev1.ContainerPort{{Name: "http-status", ContainerPort: StatusPort, Protocol: corev1.ProtocolTCP}},
+		Ports:          []corev1.ContainerPort{{Name: StatusPortName, ContainerPort: StatusPort, Protocol: corev1.ProtocolTCP}},
 		Resources:      c.Resources,
 		StartupProbe:   startup,
 		ReadinessProbe: ready,

@@ -3,6 +3,7 @@ package monitoring
 import (
 	"fmt"
 	"maps"
+	"math"
 	"slices"
 	"strconv"
 	"strings"
@@ -98,7 +99,9 @@ func ParsePercent(s string) (float64, error) {
 	if err != nil || v < 50 || v >= 100 {
 		return 0, fmt.Errorf("%q is not a percentage between 50 and 100 (exclusive), such as \"99.9\"", s)
 	}
-	return v / 100, nil
+	// Divided as an integer of 1e-4 percent, so 99.99 is 0.9999 and not
+	// 0.9998999999999999.
+	return math.Round(v*1e4) / 1e6, nil
 }
 
 // LatencyBucket checks that d is a bound of the request duration

@@ -14,6 +14,8 @@ import (
 	"path/filepath"
 	"strings"
 
+	monitoringv1 "github.com/prometheus-operator/prometheus-operator/pkg/apis/monitoring/v1"
+
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
@@ -62,6 +64,9 @@ func Start(extraCRDDirs ...string) (*Env, error) {
 	if err := gwapiv1.Install(scheme); err != nil {
 		return nil, err
 	}
+	if err := monitoringv1.AddToScheme(scheme); err != nil {
+		return nil, err
+	}
 	env := &envtest.Environment{
 		CRDDirectoryPaths:     append([]string{filepath.Join(root, "config", "crd", "bases")}, extraCRDDirs...),
 		ErrorIfCRDPathMissing: true,
@@ -96,6 +101,16 @@ func GatewayAPICRDs() (string, error) {
 		return "", fmt.Errorf("finding the gateway-api module: %w", err)
 	}
 	return filepath.Join(strings.TrimSpace(string(out)), "config", "crd", "standard"), nil
+}
+
+// PrometheusOperatorCRDs returns the directory of the ServiceMonitor,
+// PodMonitor and PrometheusRule CRDs (hack/monitoring-crds.sh).
+func PrometheusOperatorCRDs() (string, error) {
+	root, err := RepoRoot()
+	if err != nil {
+		return "", err
+	}
+	return filepath.Join(root, "test", "crds", "prometheus-operator"), nil
 }
 
 // RepoRoot finds the Plexus module root above the working directory.
