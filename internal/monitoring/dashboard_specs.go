@@ -50,6 +50,12 @@ func p(q float64, labels string, matchers ...string) string {
 	return fmt.Sprintf("histogram_quantile(%g, sum by (%s) (rate(%s%s)))", q, l, m(telemetry.RequestDuration.Name+"_bucket", matchers...), rateRange)
 }
 
+// burnRate is how many times faster than allowed a service spends the
+// budget of objective slo, from a ratio recorded per SLO window.
+func burnRate(ratio, slo string) string {
+	return fmt.Sprintf("%s\n/ on (%s)\n%s", m(ratio, inService), by(bySLO), m(SLOErrorBudget, `slo="`+slo+`"`, inService))
+}
+
 func ratioOf(num, den string) string { return "(" + num + ")\n/\n(" + den + ")" }
 
 var (
@@ -133,12 +139,12 @@ func service() dashboardSpec {
 				{title: "Error budget burn rate", unit: "short",
 					description: "How fast the service spends its availability error budget: 1 spends exactly the budget over 30 days; the fast-burn alert fires at 14.4 over 1h.",
 					queries: []query{
-						{ratioOf(m(SLOErrorRatio("1h"), inService), "on (cluster, destination_cluster, destination_namespace, destination_service) "+m(SLOErrorBudget, `slo="availability"`)), "1h {{destination_service}}"},
+						{burnRate(SLOErrorRatio("1h"), "availability"), "1h {{destination_service}}"},
 					}},
 				{title: "Latency budget burn rate", unit: "short",
 					description: "How fast the service spends its latency error budget (requests slower than the threshold).",
 					queries: []query{
-						{ratioOf(m(SLOSlowRatio("1h"), inService), "on (cluster, destination_cluster, destination_namespace, destination_service) "+m(SLOErrorBudget, `slo="latency"`)), "1h {{destination_service}}"},
+						{burnRate(SLOSlowRatio("1h"), "latency"), "1h {{destination_service}}"},
 					}},
 			}},
 			{title: "Resilience", panels: []panel{

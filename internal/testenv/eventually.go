@@ -13,14 +13,21 @@ const Timeout = 60 * time.Second
 // test with what and the last error once Timeout has passed.
 func Eventually(t testing.TB, what string, check func() error) {
 	t.Helper()
-	deadline := time.Now().Add(Timeout)
+	EventuallyWithin(t, Timeout, what, check)
+}
+
+// EventuallyWithin is Eventually with its own limit, for what takes longer
+// by nature (an alert's way through Prometheus and Alertmanager).
+func EventuallyWithin(t testing.TB, limit time.Duration, what string, check func() error) {
+	t.Helper()
+	deadline := time.Now().Add(limit)
 	for {
 		err := check()
 		if err == nil {
 			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("%s: still failing after %s: %v", what, Timeout, err)
+			t.Fatalf("%s: still failing after %s: %v", what, limit, err)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}

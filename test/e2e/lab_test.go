@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -27,9 +28,15 @@ type meshLab struct {
 	client  *netlab.Pod
 	reviews []*netlab.Pod
 	proxies map[string]*exec.Cmd
+	// failing makes the reviews apps answer 503.
+	failing atomic.Bool
 }
 
 const proxyUID = 1337
+
+// statusPort serves each proxy's /ready and /metrics on the pod's address,
+// as in an injected pod; Prometheus scrapes it.
+const statusPort = 15020
 
 func newMeshLab(t *testing.T) *meshLab {
 	t.Helper()
@@ -51,7 +58,7 @@ func newMeshLab(t *testing.T) *meshLab {
 	m.client = m.lab.Pod(t, "client")
 	for i := range 2 {
 		pod := m.lab.Pod(t, fmt.Sprintf("reviews%d", i+1))
-		serveApp(t, pod, fmt.Sprintf("reviews-%d", i+1))
+		serveApp(t, pod, fmt.Sprintf("reviews-%d", i+1), &m.failing)
 		m.reviews = append(m.reviews, pod)
 	}
 	t.Cleanup(func() {
@@ -63,10 +70,14 @@ func newMeshLab(t *testing.T) *meshLab {
 }
 
 // serveApp runs the application of a reviews pod: it answers with its
-// name, and /slow takes two seconds.
-func serveApp(t *testing.T, pod *netlab.Pod, name string) {
+// name, /slow takes two seconds, and while failing is set it answers 503.
+func serveApp(t *testing.T, pod *netlab.Pod, name string, failing *atomic.Bool) {
 	ln := pod.Listen(t, "0.0.0.0:8080")
 	srv := &http.Server{ReadHeaderTimeout: 5 * time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if failing.Load() {
+			http.Error(w, name+" is failing", http.StatusServiceUnavailable)
+			return
+		}
 		if r.URL.Path == "/slow" {
 			time.Sleep(2 * time.Second)
 		}
@@ -110,7 +121,7 @@ type proxySpec struct {
 // certificate.
 func (m *meshLab) startProxy(t *testing.T, s proxySpec) {
 	t.Helper()
-	s.pod.Exec(t, bin.proxy, "init", "--proxy-uid", fmt.Sprint(proxyUID))
+	s.pod.Exec(t, bin.proxy, "init", "--proxy-uid", fmt.Sprint(proxyUID), "--exclude-inbound-ports", fmt.Sprint(statusPort))
 	logFile, err := os.Create(filepath.Join(m.dir, s.node+".log"))
 	if err != nil {
 		t.Fatal(err)
@@ -118,7 +129,8 @@ func (m *meshLab) startProxy(t *testing.T, s proxySpec) {
 	t.Cleanup(func() { _ = logFile.Close() })
 	args := []string{"sidecar", "--xds-address", m.xds, "--node-id", s.node,
 		"--workload", s.workload, "--namespace", "shop", "--service-account", s.sa, "--cluster", "e2e", "--ip", s.pod.IP,
-		"--ca-address", m.ca, "--ca-root-file", s.rootCA, "--credential-file", s.credential, "--log-level", "debug"}
+		"--ca-address", m.ca, "--ca-root-file", s.rootCA, "--credential-file", s.credential, "--log-level", "debug",
+		"--status-address", fmt.Sprintf(":%d", statusPort)}
 	if s.appPorts != "" {
 		args = append(args, "--app-ports", s.appPorts)
 	}

@@ -76,11 +76,12 @@ func (l *localPlane) dropInstance(t *testing.T, i int) {
 	l.m.stopProxy(t, []string{"reviews-1.shop", "reviews-2.shop"}[i])
 }
 
-// TestLocalModeEndToEnd runs the scenario against plexus-operator
-// --local: no Kubernetes, join tokens instead of ServiceAccount tokens.
-func TestLocalModeEndToEnd(t *testing.T) {
-	m := newMeshLab(t)
-	cp := &localPlane{m: m, dir: filepath.Join(m.dir, "config")}
+// startLocal starts plexus-operator --local inside the lab's node
+// namespace, with its metrics on metricsAddr there ("0": none), and
+// returns the plane, the mesh CA's root file and a join token minter.
+func startLocal(t *testing.T, m *meshLab, metricsAddr string) (cp *localPlane, rootFile string, token func(sa string) string) {
+	t.Helper()
+	cp = &localPlane{m: m, dir: filepath.Join(m.dir, "config")}
 	if err := os.Mkdir(cp.dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -90,14 +91,11 @@ func TestLocalModeEndToEnd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer logFile.Close()
+	t.Cleanup(func() { _ = logFile.Close() })
 	op := exec.CommandContext(context.Background(), bin.operator, "--local", cp.dir, "--xds-address", m.xds, "--ca-address", m.ca,
-		"--ca-dir", caDir, "--metrics-bind-address", "0")
+		"--ca-dir", caDir, "--metrics-bind-address", metricsAddr)
 	op.Stdout, op.Stderr = logFile, logFile
-	if err := op.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = op.Process.Kill(); _ = op.Wait() })
+	m.lab.Node.Start(t, op, 0)
 	m.openSockets(t)
 
 	// The CA appears with the Mesh; proxies trust its root and prove who
@@ -112,21 +110,35 @@ func TestLocalModeEndToEnd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rootFile := m.file(t, "root.pem", root)
-	token := func(sa string) string {
+	rootFile = m.file(t, "root.pem", root)
+	token = func(sa string) string {
 		tok, err := identity.MintJoinToken(key, spiffeid.RequireFromString("spiffe://e2e.example/ns/shop/sa/"+sa), time.Hour, time.Now())
 		if err != nil {
 			t.Fatal(err)
 		}
 		return m.file(t, sa+".token", []byte(tok))
 	}
-	clientToken, reviewsToken := token("client"), token("reviews")
+	return cp, rootFile, token
+}
 
+// startLocalPods starts the proxies of the client and of both reviews
+// instances against the local plane.
+func startLocalPods(t *testing.T, m *meshLab, rootFile string, token func(string) string) {
+	t.Helper()
+	clientToken, reviewsToken := token("client"), token("reviews")
 	m.startProxy(t, proxySpec{pod: m.client, node: "client.shop", workload: "client", sa: "client", labels: "app=client", rootCA: rootFile, credential: clientToken})
 	for i, pod := range m.reviews {
 		version := []string{"v1", "v2"}[i]
 		m.startProxy(t, proxySpec{pod: pod, node: "reviews-" + version[1:] + ".shop", workload: "reviews-" + version, sa: "reviews",
 			appPorts: "8080/http", labels: "app=reviews,version=" + version, rootCA: rootFile, credential: reviewsToken})
 	}
+}
+
+// TestLocalModeEndToEnd runs the scenario against plexus-operator
+// --local: no Kubernetes, join tokens instead of ServiceAccount tokens.
+func TestLocalModeEndToEnd(t *testing.T) {
+	m := newMeshLab(t)
+	cp, rootFile, token := startLocal(t, m, "0")
+	startLocalPods(t, m, rootFile, token)
 	runScenario(t, m, cp, "10.96.0.10")
 }

@@ -36,11 +36,7 @@ func outboundCluster(m *model.Mesh, svc *model.Service, port model.ServicePort, 
 		ConnectTimeout:       build.Duration(t.ConnectTimeout),
 		CircuitBreakers:      circuitBreakers(t),
 		OutlierDetection:     outlierDetection(t.OutlierDetection),
-		Metadata: &corev3.Metadata{FilterMetadata: map[string]*structpb.Struct{"plexus": {Fields: map[string]*structpb.Value{
-			"service":   structpb.NewStringValue(svc.Key.Name),
-			"namespace": structpb.NewStringValue(svc.Key.Namespace),
-			"cluster":   structpb.NewStringValue(m.Settings.ClusterName),
-		}}}},
+		Metadata:             serviceMetadata(svc, m.Settings.ClusterName),
 	}
 	ids := identities(svc)
 	if len(ids) > 0 {
@@ -207,8 +203,9 @@ func passthroughCluster() *clusterv3.Cluster {
 	}
 }
 
-// inboundCluster delivers to the application on localhost.
-func inboundCluster(port model.ServicePort, name string) *clusterv3.Cluster {
+// inboundCluster delivers to the application on localhost. svc, when
+// known, labels the requests in the proxy's metrics.
+func inboundCluster(port model.ServicePort, name string, svc *model.Service, cluster string) *clusterv3.Cluster {
 	c := &clusterv3.Cluster{
 		Name:                 name,
 		ClusterDiscoveryType: &clusterv3.Cluster_Type{Type: clusterv3.Cluster_STATIC},
@@ -221,7 +218,50 @@ func inboundCluster(port model.ServicePort, name string) *clusterv3.Cluster {
 	if port.Protocol == model.ProtocolHTTP2 || port.Protocol == model.ProtocolGRPC {
 		c.TypedExtensionProtocolOptions = httpOptions(true, model.Traffic{})
 	}
+	if svc != nil {
+		c.Metadata = serviceMetadata(svc, cluster)
+	}
 	return c
+}
+
+// serviceMetadata names a cluster's service for the proxy's metrics.
+func serviceMetadata(svc *model.Service, cluster string) *corev3.Metadata {
+	return &corev3.Metadata{FilterMetadata: map[string]*structpb.Struct{"plexus": {Fields: map[string]*structpb.Value{
+		"service":   structpb.NewStringValue(svc.Key.Name),
+		"namespace": structpb.NewStringValue(svc.Key.Namespace),
+		"cluster":   structpb.NewStringValue(cluster),
+	}}}}
+}
+
+// inboundService is the Service that requests to w's port count toward
+// in its proxy's metrics: of the Services w serves on that port, the
+// broadest (most endpoints; reviews rather than reviews-v1), ties broken
+// by name. Nil when no Service selects w there.
+func inboundService(m *model.Mesh, w *model.Workload, port uint32) *model.Service {
+	var best *model.Service
+	bestN := 0
+	for i := range m.Services {
+		svc := m.Services[i]
+		if svc.Key.Namespace != w.Key.Namespace {
+			continue
+		}
+		serves := false
+		for _, ep := range svc.Endpoints {
+			if ep.Address != w.Address {
+				continue
+			}
+			for _, p := range ep.Ports {
+				serves = serves || p == port
+			}
+		}
+		if !serves {
+			continue
+		}
+		if n := len(svc.Endpoints); best == nil || n > bestN || (n == bestN && svc.Key.Name < best.Key.Name) {
+			best, bestN = svc, n
+		}
+	}
+	return best
 }
 
 func u32(v uint32) *wrapperspb.UInt32Value {

@@ -133,7 +133,7 @@ func inbound(m *model.Mesh, w *model.Workload, r *Resources) {
 	var chains []*listenerv3.FilterChain
 	for _, port := range w.Ports {
 		name := InboundClusterName(port.Port)
-		r.Clusters = append(r.Clusters, inboundCluster(port, name))
+		r.Clusters = append(r.Clusters, inboundCluster(port, name, inboundService(m, w, port.Port), m.Settings.ClusterName))
 		if port.Protocol.IsHTTP() || port.Protocol == model.ProtocolUnknown {
 			r.Routes = append(r.Routes, inboundRoutes(port))
 		}
