@@ -64,6 +64,7 @@ func startIdentity(ctx context.Context, o IdentityOptions, p *Proxy, m *metrics.
 		client.Run(ctx, func(s *identity.SVID) {
 			p.SetIdentity(secrets(s)...)
 			roots.setBundle(s.Bundle)
+			m.SetTrustDomain(s.ID.TrustDomain().Name())
 		})
 	}()
 	return func() { <-done; _ = conn.Close() }, nil

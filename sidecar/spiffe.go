@@ -55,6 +55,7 @@ func (w *x509Watcher) OnX509ContextUpdate(c *workloadapi.X509Context) {
 	}
 	w.p.SetIdentity(secrets...)
 	w.m.CertificateFetched(nil, svid.Certificates[0].NotAfter)
+	w.m.SetTrustDomain(svid.ID.TrustDomain().Name())
 	w.log.Info("workload certificate from the Workload API", "id", svid.ID.String(), "expires", svid.Certificates[0].NotAfter.Format(time.RFC3339))
 }
 

@@ -6,6 +6,7 @@ package metrics
 import (
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -30,6 +31,9 @@ const unknown = "unknown"
 type Metrics struct {
 	Registry *prometheus.Registry
 	self     Workload
+	// trustDomain is the proxy's own, from its certificate: an inbound
+	// caller from it is in the proxy's cluster.
+	trustDomain atomic.Pointer[string]
 
 	requests, retries, timeouts, ejections, overflows, localReplies *prometheus.CounterVec
 	tcpOpened, tcpClosed, tcpSent, tcpReceived, configUpdates       *prometheus.CounterVec
@@ -89,6 +93,9 @@ func (m *Metrics) CertificateFetched(err error, notAfter time.Time) {
 	m.certExpiry.WithLabelValues().Set(float64(notAfter.Unix()))
 }
 
+// SetTrustDomain records the proxy's trust domain, from its certificate.
+func (m *Metrics) SetTrustDomain(td string) { m.trustDomain.Store(&td) }
+
 // edge returns the edge labels of traffic in dir to or from cluster c.
 func (m *Metrics) edge(dir config.Direction, c *config.Cluster) []string {
 	return m.edgeFrom(dir, c, "")
@@ -96,18 +103,23 @@ func (m *Metrics) edge(dir config.Direction, c *config.Cluster) []string {
 
 // edgeFrom is edge with the caller's SPIFFE ID, when known: an inbound
 // caller's namespace and service account (as the workload) come from
-// spiffe://<trust domain>/ns/<namespace>/sa/<service account>.
+// spiffe://<trust domain>/ns/<namespace>/sa/<service account>, and a
+// caller of the proxy's own trust domain is in its cluster (each cluster
+// has its own trust domain).
 func (m *Metrics) edgeFrom(dir config.Direction, c *config.Cluster, peer string) []string {
 	dst := config.Service{Name: unknown, Namespace: unknown, Cluster: unknown}
 	if c != nil && c.Service.Name != "" {
 		dst = c.Service
 	}
 	if dir == config.Inbound {
-		ns, sa := unknown, unknown
+		ns, sa, cluster := unknown, unknown, unknown
 		if parts := strings.Split(peer, "/"); len(parts) == 7 && parts[3] == "ns" && parts[5] == "sa" {
 			ns, sa = parts[4], parts[6]
+			if td := m.trustDomain.Load(); td != nil && parts[2] == *td {
+				cluster = m.self.Cluster
+			}
 		}
-		return []string{dir.String(), sa, ns, unknown, dst.Name, dst.Namespace, dst.Cluster}
+		return []string{dir.String(), sa, ns, cluster, dst.Name, dst.Namespace, dst.Cluster}
 	}
 	return []string{dir.String(), m.self.Name, m.self.Namespace, m.self.Cluster, dst.Name, dst.Namespace, dst.Cluster}
 }
