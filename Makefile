@@ -42,6 +42,10 @@ manifests: ## Generate CRDs (config/crd/bases) and RBAC (config/rbac) from marke
 	go run ./hack/render-monitoring
 	hack/monitoring-crds.sh
 
+.PHONY: docs
+docs: ## Generate the reference pages in docs/reference from the code.
+	go run ./hack/gen-docs
+
 .PHONY: verify-generated
 verify-generated: ## Fail when generated files are stale.
 	hack/verify-generated.sh

@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-generated=(api/v1alpha1/zz_generated.deepcopy.go config/crd/bases config/rbac config/prometheus config/grafana test/crds internal/identity/capb)
+generated=(api/v1alpha1/zz_generated.deepcopy.go config/crd/bases config/rbac config/prometheus config/grafana test/crds docs/reference internal/identity/capb)
 before="$(mktemp -d)"
 trap 'rm -rf "$before"' EXIT
 for p in "${generated[@]}"; do
@@ -12,7 +12,7 @@ for p in "${generated[@]}"; do
   [[ -e "$p" ]] && cp -r "$p" "$before/$p"
 done
 
-PLEXUS_PROTOC_OPTIONAL=1 make --no-print-directory generate manifests >/dev/null
+PLEXUS_PROTOC_OPTIONAL=1 make --no-print-directory generate manifests docs >/dev/null
 
 stale=0
 for p in "${generated[@]}"; do
@@ -27,7 +27,7 @@ for mod in . hack/tools/k8s hack/tools/etcd hack/tools/lint hack/tools/proto hac
   fi
 done
 if (( stale )); then
-  echo "verify-generated: generated files or go.mod/go.sum were stale (see above). Regenerate with 'make generate manifests' and 'go mod tidy', then commit." >&2
+  echo "verify-generated: generated files or go.mod/go.sum were stale (see above). Regenerate with 'make generate manifests docs' and 'go mod tidy', then commit." >&2
   exit 1
 fi
 echo "verify-generated: generated files are up to date"

@@ -2,6 +2,9 @@ package monitoring
 
 import (
 	"encoding/json"
+	"os"
+	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -236,4 +239,31 @@ func metricNames(expr string) []string {
 		}
 	}
 	return out
+}
+
+// Every alert has a runbook page with the four sections its runbook_url
+// promises, and no page is left for an alert that is gone.
+func TestEveryAlertHasARunbook(t *testing.T) {
+	dir := filepath.Join("..", "..", "docs", "runbooks")
+	for _, a := range Alerts() {
+		b, err := os.ReadFile(filepath.Join(dir, a+".md"))
+		if err != nil {
+			t.Errorf("alert %s: %v", a, err)
+			continue
+		}
+		for _, h := range []string{"# " + a + "\n", "## Meaning", "## Impact", "## Diagnosis", "## Mitigation"} {
+			if !strings.Contains(string(b), h) {
+				t.Errorf("runbook %s.md lacks %q", a, strings.TrimSpace(h))
+			}
+		}
+	}
+	pages, err := filepath.Glob(filepath.Join(dir, "Plexus*.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range pages {
+		if name := strings.TrimSuffix(filepath.Base(p), ".md"); !slices.Contains(Alerts(), name) {
+			t.Errorf("runbook %s has no alert", p)
+		}
+	}
 }

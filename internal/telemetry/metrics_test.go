@@ -64,3 +64,20 @@ func TestWrongKindPanics(t *testing.T) {
 	}()
 	RequestsTotal.GaugeVec()
 }
+
+// Every label a metric uses is explained in the reference.
+func TestEveryLabelIsDocumented(t *testing.T) {
+	for _, m := range append(Proxies(), ControlPlane()...) {
+		for _, l := range m.Labels {
+			if LabelHelp[l] == "" {
+				t.Errorf("%s: label %s has no LabelHelp entry", m.Name, l)
+			}
+		}
+	}
+	ref := Reference()
+	for _, m := range append(Proxies(), ControlPlane()...) {
+		if !strings.Contains(ref, "`"+m.Name+"`") {
+			t.Errorf("%s missing from the reference", m.Name)
+		}
+	}
+}
