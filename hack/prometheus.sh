@@ -45,6 +45,18 @@ echo "prometheus.sh: building Prometheus and Alertmanager from the Go module pro
 cd "$here/tools/prometheus"
 go build -trimpath -ldflags "-s -w" -o "$dir/prometheus.tmp" github.com/prometheus/prometheus/cmd/prometheus
 go build -trimpath -ldflags "-s -w" -o "$dir/promtool.tmp" github.com/prometheus/prometheus/cmd/promtool
-go build -trimpath -ldflags "-s -w" -o "$dir/alertmanager.tmp" github.com/prometheus/alertmanager/cmd/alertmanager
+# Alertmanager embeds its web UI (ui/app/dist), which its module does not
+# ship: build a copy of the pinned module with a placeholder page instead.
+# The API, which is all the tests and the demo use, is unaffected.
+am_dir="$(go mod download -json github.com/prometheus/alertmanager | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')"
+src="$(mktemp -d)"
+trap 'chmod -R u+w "$src"; rm -rf "$src"' EXIT
+cp -r "$am_dir/." "$src/"
+chmod -R u+w "$src"
+for ui in elm mantine; do
+  mkdir -p "$src/ui/app/dist/$ui"
+  echo '<!doctype html><title>Alertmanager</title><p>The web UI is not part of this build; the API is.' > "$src/ui/app/dist/$ui/index.html"
+done
+(cd "$src" && go build -trimpath -ldflags "-s -w" -o "$dir/alertmanager.tmp" ./cmd/alertmanager)
 for b in prometheus promtool alertmanager; do mv "$dir/$b.tmp" "$dir/$b"; done
 echo "$dir"
