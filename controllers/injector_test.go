@@ -194,13 +194,7 @@ func TestInjectorWebhook(t *testing.T) {
 	})
 
 	t.Run("the Mesh's proxy image applies to new pods", func(t *testing.T) {
-		if err := env.Client.Get(ctx, client.ObjectKeyFromObject(mesh), mesh); err != nil {
-			t.Fatal(err)
-		}
-		mesh.Spec.Injection.ProxyImage = "example.com/plexus-proxy:v2"
-		if err := env.Client.Update(ctx, mesh); err != nil {
-			t.Fatal(err)
-		}
+		updateMesh(t, mesh.Name, func(m *meshv1.Mesh) { m.Spec.Injection.ProxyImage = "example.com/plexus-proxy:v2" })
 		testenv.Eventually(t, "new image injected", func() error {
 			pod := appPod("injected", "", nil)
 			pod.GenerateName = "v2-"

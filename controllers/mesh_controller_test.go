@@ -8,6 +8,7 @@ import (
 
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/util/retry"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	meshv1 "github.com/plexus-mesh/plexus/api/v1alpha1"
@@ -35,6 +36,23 @@ func readyIs(t *testing.T, name string, status metav1.ConditionStatus, reason st
 	return &mesh
 }
 
+// updateMesh changes the Mesh's spec with edit, reading it again when a
+// controller updated its status in between.
+func updateMesh(t *testing.T, name string, edit func(*meshv1.Mesh)) {
+	t.Helper()
+	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		var mesh meshv1.Mesh
+		if err := env.Client.Get(context.Background(), client.ObjectKey{Name: name}, &mesh); err != nil {
+			return err
+		}
+		edit(&mesh)
+		return env.Client.Update(context.Background(), &mesh)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
 func TestMeshReconcilerReportsReadinessAndFollowsUpdates(t *testing.T) {
 	ctx := context.Background()
 	mesh := &meshv1.Mesh{
@@ -45,13 +63,12 @@ func TestMeshReconcilerReportsReadinessAndFollowsUpdates(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = env.Client.Delete(ctx, mesh) })
-	mesh = readyIs(t, "updates", metav1.ConditionTrue, meshv1.ReasonValid)
+	readyIs(t, "updates", metav1.ConditionTrue, meshv1.ReasonValid)
 
 	// A problem only the reconciler can see turns Ready False with a message.
-	mesh.Spec.Observability.PrometheusRule.AlertLabels = map[string]string{"team.name": "platform"}
-	if err := env.Client.Update(ctx, mesh); err != nil {
-		t.Fatal(err)
-	}
+	updateMesh(t, "updates", func(m *meshv1.Mesh) {
+		m.Spec.Observability.PrometheusRule.AlertLabels = map[string]string{"team.name": "platform"}
+	})
 	mesh = readyIs(t, "updates", metav1.ConditionFalse, meshv1.ReasonInvalidSpec)
 	msg := meta.FindStatusCondition(mesh.Status.Conditions, meshv1.ConditionReady).Message
 	if want := `alertLabels[team.name]: Invalid value: "team.name": not a Prometheus label name`; !strings.Contains(msg, want) {
@@ -59,10 +76,9 @@ func TestMeshReconcilerReportsReadinessAndFollowsUpdates(t *testing.T) {
 	}
 
 	// Fixing it makes the Mesh Ready again, at the new generation.
-	mesh.Spec.Observability.PrometheusRule.AlertLabels = map[string]string{"team_name": "platform"}
-	if err := env.Client.Update(ctx, mesh); err != nil {
-		t.Fatal(err)
-	}
+	updateMesh(t, "updates", func(m *meshv1.Mesh) {
+		m.Spec.Observability.PrometheusRule.AlertLabels = map[string]string{"team_name": "platform"}
+	})
 	readyIs(t, "updates", metav1.ConditionTrue, meshv1.ReasonValid)
 }
 

@@ -10,9 +10,11 @@ import (
 
 	monitoringv1 "github.com/prometheus-operator/prometheus-operator/pkg/apis/monitoring/v1"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
@@ -66,17 +68,24 @@ type MonitoringReconciler struct {
 	Namespace string
 	Mapper    meta.RESTMapper
 	Cache     cache.Cache
+	// Metrics is how the operator serves its metrics, for the
+	// ServiceMonitor.
+	Metrics monitoring.MetricsServing
 	// CRDRetry is how often to look for the prometheus-operator CRDs while
 	// they are missing. Zero: a minute.
 	CRDRetry time.Duration
 
 	controller controller.Controller
 	mu         sync.Mutex
-	watching   bool
+	watching   map[string]bool
 }
 
 // +kubebuilder:rbac:groups=monitoring.coreos.com,resources=servicemonitors;podmonitors;prometheusrules,verbs=get;list;watch;create;update;patch;delete
 // +kubebuilder:rbac:groups="",resources=services,verbs=get;list;watch
+// +kubebuilder:rbac:groups="",resources=configmaps,verbs=get;list;watch;create;update;patch;delete
+// +kubebuilder:rbac:groups=mesh.plexus.dev,resources=meshes,verbs=get;list;watch
+// +kubebuilder:rbac:groups=mesh.plexus.dev,resources=meshes/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=mesh.plexus.dev,resources=meshes/finalizers,verbs=update
 
 // Reconcile brings the monitoring objects of the Mesh in effect up to date.
 func (r *MonitoringReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
@@ -92,7 +101,7 @@ func (r *MonitoringReconciler) Reconcile(ctx context.Context, req ctrl.Request) 
 	if err := r.Client.List(ctx, &services); err != nil {
 		return ctrl.Result{}, fmt.Errorf("listing services for their objectives: %w", err)
 	}
-	opts, objectiveErr := monitoring.FromMesh(mesh, r.Namespace, services.Items)
+	opts, objectiveErr := monitoring.FromMesh(mesh, r.Namespace, r.Metrics, services.Items)
 	spec := mesh.Spec.DeepCopy()
 	spec.Default()
 	obs := spec.Observability
@@ -155,7 +164,7 @@ func (r *MonitoringReconciler) Reconcile(ctx context.Context, req ctrl.Request) 
 		}
 	case objectiveErr != nil:
 		cond.Status, cond.Reason = metav1.ConditionFalse, ReasonInvalidObjective
-		cond.Message = "installed with the Mesh's default objectives where these are wrong: " + objectiveErr.Error()
+		cond.Message = "installed, with default objectives in place of these: " + objectiveErr.Error()
 	case len(installed) == 0:
 		cond.Status, cond.Reason = metav1.ConditionTrue, ReasonDisabled
 		cond.Message = "spec.observability turns every monitoring object off"
@@ -164,6 +173,11 @@ func (r *MonitoringReconciler) Reconcile(ctx context.Context, req ctrl.Request) 
 		cond.Message = "installed: " + strings.Join(installed, ", ")
 	}
 	if err := r.setCondition(ctx, mesh, cond); err != nil {
+		if apierrors.IsConflict(err) {
+			// The Mesh controller updated the status meanwhile: not a
+			// failure, just look again.
+			return ctrl.Result{RequeueAfter: time.Second}, nil
+		}
 		return ctrl.Result{}, err
 	}
 	if len(errs) > 0 {
@@ -259,21 +273,45 @@ func (r *MonitoringReconciler) prometheusOperatorInstalled() bool {
 }
 
 // watchOwned starts watching the scrape objects and rules once their
-// CRDs exist, so edits and deletions by others are undone at once.
+// CRDs exist, so edits and deletions by others are undone at once. Each
+// kind is watched once; a kind whose watch failed is tried again on the
+// next reconcile.
 func (r *MonitoringReconciler) watchOwned() error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if r.watching || r.controller == nil {
+	if r.controller == nil {
 		return nil
+	}
+	if r.watching == nil {
+		r.watching = map[string]bool{}
 	}
 	owned := handler.EnqueueRequestForOwner(r.Client.Scheme(), r.Mapper, &meshv1.Mesh{}, handler.OnlyControllerOwner())
 	for _, obj := range []client.Object{&monitoringv1.ServiceMonitor{}, &monitoringv1.PodMonitor{}, &monitoringv1.PrometheusRule{}} {
+		kind := fmt.Sprintf("%T", obj)
+		if r.watching[kind] {
+			continue
+		}
 		if err := r.controller.Watch(source.Kind(r.Cache, obj, owned)); err != nil {
-			return fmt.Errorf("watching %T: %w", obj, err)
+			return fmt.Errorf("watching %s: %w", kind, err)
+		}
+		r.watching[kind] = true
+	}
+	return nil
+}
+
+// MonitoringCache limits the operator's cache of ServiceMonitors,
+// PodMonitors and PrometheusRules to its own, when prometheus-operator is
+// installed as the operator starts (the cache cannot be told about kinds
+// the API server does not serve yet; installed later, they are watched
+// unfiltered).
+func MonitoringCache(mapper meta.RESTMapper) map[client.Object]cache.ByObject {
+	for _, gk := range monitoringKinds {
+		if _, err := mapper.RESTMapping(gk, monitoringv1.SchemeGroupVersion.Version); err != nil {
+			return nil
 		}
 	}
-	r.watching = true
-	return nil
+	ours := cache.ByObject{Label: labels.SelectorFromSet(labels.Set{monitoring.LabelManagedBy: monitoring.ManagedBy})}
+	return map[client.Object]cache.ByObject{&monitoringv1.ServiceMonitor{}: ours, &monitoringv1.PodMonitor{}: ours, &monitoringv1.PrometheusRule{}: ours}
 }
 
 func kindOf(obj client.Object) string {
@@ -290,7 +328,8 @@ func (r *MonitoringReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	toMesh := handler.EnqueueRequestsFromMapFunc(r.meshInEffect)
 	c, err := ctrl.NewControllerManagedBy(mgr).
 		Named("monitoring").
-		Watches(&meshv1.Mesh{}, toMesh).
+		// Status updates (proxy counts every few seconds) change nothing here.
+		Watches(&meshv1.Mesh{}, toMesh, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
 		Watches(&corev1.Service{}, toMesh, builder.WithPredicates(objectiveAnnotations())).
 		Watches(&corev1.ConfigMap{}, handler.EnqueueRequestForOwner(mgr.GetScheme(), mgr.GetRESTMapper(), &meshv1.Mesh{}, handler.OnlyControllerOwner())).
 		Build(r)

@@ -184,15 +184,11 @@ func TestMonitoringFollowsTheMesh(t *testing.T) {
 	if err := env.Client.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "grafana"}}); err != nil {
 		t.Fatal(err)
 	}
-	if err := env.Client.Get(ctx, client.ObjectKey{Name: "monitored"}, mesh); err != nil {
-		t.Fatal(err)
-	}
 	off := false
-	mesh.Spec.Observability.Grafana = &meshv1.GrafanaConfig{Namespace: "grafana"}
-	mesh.Spec.Observability.ServiceMonitor.Enabled = &off
-	if err := env.Client.Update(ctx, mesh); err != nil {
-		t.Fatal(err)
-	}
+	updateMesh(t, "monitored", func(m *meshv1.Mesh) {
+		m.Spec.Observability.Grafana = &meshv1.GrafanaConfig{Namespace: "grafana"}
+		m.Spec.Observability.ServiceMonitor.Enabled = &off
+	})
 	dashboardsIn(t, "grafana", 6)
 	dashboardsIn(t, monitoringNamespace, 0)
 	testenv.Eventually(t, "the ServiceMonitor and PodMonitor removed", func() error {

@@ -270,9 +270,11 @@ type ServiceMonitorConfig struct {
 	// +optional
 	Labels map[string]string `json:"labels,omitempty"`
 
-	// Interval between scrapes. Default: 30s.
+	// Interval between scrapes, at most a minute: the fastest SLO alert
+	// looks at the last 5 minutes and needs several samples in them.
+	// Default: 30s.
 	//
-	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('5s') && duration(self) <= duration('10m')",message="scrape interval must be between 5s and 10m"
+	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('5s') && duration(self) <= duration('1m')",message="scrape interval must be between 5s and 1m: the 5-minute window of the fastest SLO alert needs several samples"
 	// +kubebuilder:default="30s"
 	// +optional
 	Interval gwapiv1.Duration `json:"interval,omitempty"`

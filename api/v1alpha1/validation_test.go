@@ -189,6 +189,10 @@ func TestInvalidObjectsAreRefused(t *testing.T) {
 			manifest: validMesh + "  observability: {prometheusRule: {slo: {latencyThreshold: 300ms}}}\n",
 			want:     "latencyThreshold must be a bound of the request duration histogram",
 		},
+		"mesh scrape interval too long for the SLO windows": {
+			manifest: validMesh + "  observability: {serviceMonitor: {interval: 2m}}\n",
+			want:     "scrape interval must be between 5s and 1m",
+		},
 		"mesh load balancer unknown": {
 			manifest: validMesh + "  traffic: {loadBalancer: {type: Maglev}}\n",
 			want:     `Unsupported value: "Maglev"`,

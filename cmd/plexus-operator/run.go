@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net/http"
 
 	monitoringv1 "github.com/prometheus-operator/prometheus-operator/pkg/apis/monitoring/v1"
@@ -20,6 +21,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client/apiutil"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 	"sigs.k8s.io/controller-runtime/pkg/metrics/filters"
@@ -32,6 +34,7 @@ import (
 	"github.com/plexus-mesh/plexus/internal/identity/kube"
 	"github.com/plexus-mesh/plexus/internal/inject"
 	"github.com/plexus-mesh/plexus/internal/model"
+	"github.com/plexus-mesh/plexus/internal/monitoring"
 	"github.com/plexus-mesh/plexus/internal/version"
 	"github.com/plexus-mesh/plexus/internal/webhookcert"
 	"github.com/plexus-mesh/plexus/internal/xds/ads"
@@ -135,13 +138,23 @@ func run(ctx context.Context, restConfig *rest.Config, cfg config) error {
 	if webhookPort == 0 {
 		webhookPort = -1 // controller-runtime's "off"
 	}
+	// The operator's own ConfigMaps (and monitoring objects) are all it
+	// reads; caching every one in the cluster would cost memory for nothing.
+	byObject := map[client.Object]cache.ByObject{
+		&corev1.ConfigMap{}: {Label: labels.SelectorFromSet(labels.Set{"app.kubernetes.io/managed-by": "plexus-operator"})},
+	}
+	httpClient, err := rest.HTTPClientFor(restConfig)
+	if err != nil {
+		return err
+	}
+	mapper, err := apiutil.NewDynamicRESTMapper(restConfig, httpClient)
+	if err != nil {
+		return fmt.Errorf("discovering the API server's resources: %w", err)
+	}
+	maps.Copy(byObject, controllers.MonitoringCache(mapper))
 	mgr, err := ctrl.NewManager(restConfig, ctrl.Options{
-		WebhookServer: webhookServer(webhookPort, &keeper),
-		// The operator's own ConfigMaps are all it reads; caching every
-		// ConfigMap in the cluster would cost memory for nothing.
-		Cache: cache.Options{ByObject: map[client.Object]cache.ByObject{
-			&corev1.ConfigMap{}: {Label: labels.SelectorFromSet(labels.Set{"app.kubernetes.io/managed-by": "plexus-operator"})},
-		}},
+		WebhookServer:           webhookServer(webhookPort, &keeper),
+		Cache:                   cache.Options{ByObject: byObject},
 		Scheme:                  scheme,
 		Metrics:                 metrics,
 		HealthProbeBindAddress:  cfg.ProbeAddr,
@@ -160,7 +173,14 @@ func run(ctx context.Context, restConfig *rest.Config, cfg config) error {
 	if err := (&controllers.MeshReconciler{Client: mgr.GetClient(), Proxies: server}).SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("setting up the Mesh controller: %w", err)
 	}
-	if err := (&controllers.MonitoringReconciler{Client: mgr.GetClient(), Namespace: cfg.Namespace, Mapper: mgr.GetRESTMapper(), Cache: mgr.GetCache()}).SetupWithManager(mgr); err != nil {
+	metricsServing := monitoring.MetricsHTTP
+	switch {
+	case cfg.MetricsAddr == "0":
+		metricsServing = monitoring.MetricsOff
+	case cfg.MetricsSecure:
+		metricsServing = monitoring.MetricsHTTPS
+	}
+	if err := (&controllers.MonitoringReconciler{Client: mgr.GetClient(), Namespace: cfg.Namespace, Mapper: mgr.GetRESTMapper(), Cache: mgr.GetCache(), Metrics: metricsServing}).SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("setting up the monitoring controller: %w", err)
 	}
 	elected := mgr.Elected()

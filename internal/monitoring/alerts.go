@@ -137,6 +137,9 @@ func alerts(o Options) []monitoringv1.Rule {
 	}
 	rules := make([]monitoringv1.Rule, 0, len(specs))
 	for _, s := range specs {
+		if s.name == AlertControlPlaneDown && o.ControlPlaneMetrics == MetricsOff {
+			continue // nothing scrapes the control plane: it would always fire
+		}
 		r := monitoringv1.Rule{
 			Alert:  s.name,
 			Expr:   intstr.FromString(s.expr),

@@ -175,7 +175,7 @@ func workload() dashboardSpec {
 				{title: "Requests by destination", unit: "reqps", queries: []query{{edgeRequests(dest, wl...), "{{destination_service}}.{{destination_namespace}}"}}},
 				{title: "Error rate by destination", unit: "percentunit", queries: []query{{ratioOf(edgeErrors(dest, wl...), edgeRequests(dest, wl...)), "{{destination_service}}.{{destination_namespace}}"}}},
 				{title: "p99 latency by destination", unit: "s", queries: []query{{
-					fmt.Sprintf("sum by (%s) (%s)", dest, m(EdgeP99, wl...)), "{{destination_service}}.{{destination_namespace}}"}}},
+					p(0.99, dest, outbound, fromWorkload), "{{destination_service}}.{{destination_namespace}}"}}},
 				{title: "Local replies", unit: "reqps", description: "Responses the proxies made themselves: no route, no healthy upstream, denied by policy...",
 					queries: []query{{orZero(rate("reason", telemetry.LocalReplies.Name, `namespace=~"$namespace"`), "sum ("+m(telemetry.ProxyXDSConnected.Name, `namespace=~"$namespace"`)+")"), "{{reason}}"}}},
 			}},

@@ -167,7 +167,11 @@ func buildPanel(p panel) cog.Builder[dashboard.Panel] {
 		}
 		return b
 	case tableOf:
-		b := table.NewPanelBuilder().Title(p.title).Description(p.description).Unit(p.unit).Datasource(datasource).Span(24).Height(8)
+		// One row per series: the queries' frames are merged on their
+		// labels, each query a column.
+		b := table.NewPanelBuilder().Title(p.title).Description(p.description).Unit(p.unit).Datasource(datasource).Span(24).Height(8).
+			WithTransformation(dashboard.DataTransformerConfig{Id: "merge", Options: map[string]any{}}).
+			WithTransformation(dashboard.DataTransformerConfig{Id: "organize", Options: map[string]any{"excludeByName": map[string]bool{"Time": true}}})
 		for _, t := range targets(p, prometheus.PromQueryFormatTable, true) {
 			b.WithTarget(t)
 		}

@@ -18,23 +18,28 @@ const (
 	AnnotationSLOLatency      = "mesh.plexus.dev/slo-latency"
 )
 
-// FromMesh derives the Options of a Mesh whose operator runs in namespace,
-// with the objectives the services' annotations override. A service with a
-// bad annotation keeps the default objective and is reported in the error;
-// the Options are usable either way.
-func FromMesh(mesh *meshv1.Mesh, namespace string, services []corev1.Service) (Options, error) {
+// FromMesh derives the Options of a Mesh whose operator runs in namespace
+// and serves its metrics as metrics, with the objectives the services'
+// annotations override. A bad objective (in the Mesh or in an annotation)
+// is replaced by the default and reported in the error; the Options are
+// usable either way.
+func FromMesh(mesh *meshv1.Mesh, namespace string, metrics MetricsServing, services []corev1.Service) (Options, error) {
 	spec := mesh.Spec.DeepCopy()
 	spec.Default()
 	obs := spec.Observability
 	o := Options{
-		Namespace:          namespace,
-		Cluster:            string(spec.ClusterName),
-		MonitorLabels:      obs.ServiceMonitor.Labels,
-		RuleLabels:         obs.PrometheusRule.Labels,
-		AlertLabels:        obs.PrometheusRule.AlertLabels,
-		DashboardNamespace: obs.Grafana.Namespace,
-		DashboardKey:       obs.Grafana.LabelKey,
-		DashboardLabel:     obs.Grafana.LabelValue,
+		Namespace:           namespace,
+		Cluster:             string(spec.ClusterName),
+		MonitorLabels:       obs.ServiceMonitor.Labels,
+		RuleLabels:          obs.PrometheusRule.Labels,
+		AlertLabels:         obs.PrometheusRule.AlertLabels,
+		DashboardNamespace:  obs.Grafana.Namespace,
+		DashboardKey:        obs.Grafana.LabelKey,
+		DashboardLabel:      obs.Grafana.LabelValue,
+		ControlPlaneMetrics: metrics,
+	}
+	if !*obs.ServiceMonitor.Enabled {
+		o.ControlPlaneMetrics = MetricsOff
 	}
 	if o.DashboardNamespace == "" {
 		o.DashboardNamespace = namespace
@@ -46,17 +51,21 @@ func FromMesh(mesh *meshv1.Mesh, namespace string, services []corev1.Service) (O
 		o.ScrapeInterval = 30 * time.Second
 	}
 	slo := obs.PrometheusRule.SLO
+	def := StaticOptions().SLO
 	if o.SLO.Availability, err = ParsePercent(slo.Availability); err != nil {
-		errs = append(errs, fmt.Errorf("spec.observability.prometheusRule.slo.availability: %w", err))
+		errs = append(errs, fmt.Errorf("spec.observability.prometheusRule.slo.availability: %w; using %g%%", err, def.Availability*100))
+		o.SLO.Availability = def.Availability
 	}
 	if o.SLO.Latency, err = ParsePercent(slo.Latency); err != nil {
-		errs = append(errs, fmt.Errorf("spec.observability.prometheusRule.slo.latency: %w", err))
+		errs = append(errs, fmt.Errorf("spec.observability.prometheusRule.slo.latency: %w; using %g%%", err, def.Latency*100))
+		o.SLO.Latency = def.Latency
 	}
 	if o.SLO.LatencyThreshold, err = time.ParseDuration(string(slo.LatencyThreshold)); err == nil {
 		err = LatencyBucket(o.SLO.LatencyThreshold, telemetry.RequestDuration.Buckets)
 	}
 	if err != nil {
-		errs = append(errs, fmt.Errorf("spec.observability.prometheusRule.slo.latencyThreshold: %w", err))
+		errs = append(errs, fmt.Errorf("spec.observability.prometheusRule.slo.latencyThreshold: %w; using %s", err, def.LatencyThreshold))
+		o.SLO.LatencyThreshold = def.LatencyThreshold
 	}
 	if b := spec.Identity.Builtin; b != nil {
 		if o.CertificateTTL, err = time.ParseDuration(string(b.CertificateTTL)); err != nil {
@@ -81,7 +90,7 @@ func overrides(services []corev1.Service) ([]ServiceSLO, error) {
 			}
 			p, err := ParsePercent(v)
 			if err != nil {
-				errs = append(errs, fmt.Errorf("service %s/%s, annotation %s: %w; the Mesh's objective applies until it is fixed", s.Namespace, s.Name, key, err))
+				errs = append(errs, fmt.Errorf("service %s/%s, annotation %s: %w; the Mesh's objective applies to it until this is fixed", s.Namespace, s.Name, key, err))
 				continue
 			}
 			*dst = p

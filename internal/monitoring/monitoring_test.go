@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -11,6 +12,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/yaml"
 
 	meshv1 "github.com/plexus-mesh/plexus/api/v1alpha1"
 	"github.com/plexus-mesh/plexus/internal/inject"
@@ -32,7 +34,7 @@ func TestFromMesh(t *testing.T) {
 	svc := func(name string, ann map[string]string) corev1.Service {
 		return corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: name, Annotations: ann}}
 	}
-	o, err := FromMesh(mesh, "plexus-system", []corev1.Service{
+	o, err := FromMesh(mesh, "plexus-system", MetricsHTTP, []corev1.Service{
 		svc("payments", map[string]string{AnnotationSLOAvailability: "99.99"}),
 		svc("cart", map[string]string{AnnotationSLOLatency: "90"}),
 		svc("search", nil),
@@ -51,14 +53,61 @@ func TestFromMesh(t *testing.T) {
 	}
 
 	// A bad annotation is named, and the rest still works.
-	_, err = FromMesh(mesh, "plexus-system", []corev1.Service{svc("payments", map[string]string{AnnotationSLOAvailability: "100"})})
+	_, err = FromMesh(mesh, "plexus-system", MetricsHTTP, []corev1.Service{svc("payments", map[string]string{AnnotationSLOAvailability: "100"})})
 	if err == nil || !strings.Contains(err.Error(), "service shop/payments, annotation mesh.plexus.dev/slo-availability") {
 		t.Errorf("error %v", err)
 	}
-	// A threshold between histogram buckets cannot be measured.
+	// A threshold between histogram buckets cannot be measured (a Mesh
+	// stored before the API checked it): the default is used, and said.
 	mesh.Spec.Observability.PrometheusRule.SLO.LatencyThreshold = "300ms"
-	if _, err := FromMesh(mesh, "ns", nil); err == nil || !strings.Contains(err.Error(), "300ms is not one of the request duration histogram's bounds") {
-		t.Errorf("error %v", err)
+	mesh.Spec.Observability.PrometheusRule.SLO.Availability = "lots"
+	o, err = FromMesh(mesh, "ns", MetricsHTTP, nil)
+	for _, want := range []string{"300ms is not one of the request duration histogram's bounds; use one of 1ms, 5ms, 10ms, 25ms, 50ms, 100ms, 250ms, 500ms, 1s, 2500ms, 5s, 10s, 30s, 60s; using 500ms",
+		`slo.availability: "lots" is not a percentage`, "using 99.9%"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("error %v does not say %q", err, want)
+		}
+	}
+	if o.SLO.LatencyThreshold != 500*time.Millisecond || o.SLO.Availability != 0.999 {
+		t.Errorf("SLO %+v, want the defaults in place of the bad values", o.SLO)
+	}
+
+	// Scrapes turned off: no control plane alert that could only fire.
+	off := false
+	mesh.Spec.Observability.ServiceMonitor.Enabled = &off
+	if o, _ = FromMesh(mesh, "ns", MetricsHTTP, nil); o.ControlPlaneMetrics != MetricsOff {
+		t.Errorf("ServiceMonitor off, metrics %v", o.ControlPlaneMetrics)
+	}
+	for _, r := range RuleGroups(o)[2].Rules {
+		if r.Alert == AlertControlPlaneDown {
+			t.Error("PlexusControlPlaneDown installed though nothing scrapes the control plane")
+		}
+	}
+}
+
+func TestParsePercent(t *testing.T) {
+	for in, want := range map[string]float64{"99.9": 0.999, "50": 0.5, "99.9999": 0.999999, "99.99": 0.9999} {
+		if got, err := ParsePercent(in); err != nil || got != want {
+			t.Errorf("ParsePercent(%q) = %v, %v; want %v", in, got, err, want)
+		}
+	}
+	// 99.99999 would round to 100%: a zero budget that pages on any error.
+	for _, in := range []string{"100", "49.9", "99.99999", "99.99995", "abc", "", "-5"} {
+		if _, err := ParsePercent(in); err == nil {
+			t.Errorf("ParsePercent(%q) accepted", in)
+		}
+	}
+}
+
+func TestSecureMetricsAreScrapedWithAToken(t *testing.T) {
+	o := StaticOptions()
+	o.ControlPlaneMetrics = MetricsHTTPS
+	e := ServiceMonitor(o).Spec.Endpoints[0]
+	if e.Scheme == nil || *e.Scheme != "HTTPS" || e.BearerTokenFile == "" || e.TLSConfig == nil { //nolint:staticcheck // checking what the operator writes
+		t.Errorf("endpoint %+v: want HTTPS with the ServiceAccount token", e)
+	}
+	if e := ServiceMonitor(StaticOptions()).Spec.Endpoints[0]; e.Scheme != nil || e.BearerTokenFile != "" { //nolint:staticcheck // as above
+		t.Errorf("plain endpoint %+v", e)
 	}
 }
 
@@ -265,5 +314,57 @@ func TestEveryAlertHasARunbook(t *testing.T) {
 		if name := strings.TrimSuffix(filepath.Base(p), ".md"); !slices.Contains(Alerts(), name) {
 			t.Errorf("runbook %s has no alert", p)
 		}
+	}
+}
+
+// The API server accepts exactly the thresholds the rules can measure.
+func TestCRDAcceptsTheHistogramThresholds(t *testing.T) {
+	crd, err := os.ReadFile(filepath.Join("..", "..", "config", "crd", "bases", "mesh.plexus.dev_meshes.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want []string
+	for _, th := range LatencyThresholds(telemetry.RequestDuration.Buckets) {
+		d, err := time.ParseDuration(th)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want = append(want, d.String())
+	}
+	var doc any
+	if err := yaml.Unmarshal(crd, &doc); err != nil {
+		t.Fatal(err)
+	}
+	var rule []byte
+	var walk func(any)
+	walk = func(v any) {
+		switch v := v.(type) {
+		case map[string]any:
+			if r, ok := v["rule"].(string); ok && strings.Contains(r, ".exists(d, d == duration(self))") {
+				rule = []byte(r)
+			}
+			for _, c := range v {
+				walk(c)
+			}
+		case []any:
+			for _, c := range v {
+				walk(c)
+			}
+		}
+	}
+	walk(doc)
+	if rule == nil {
+		t.Fatal("no latencyThreshold rule in the Mesh CRD")
+	}
+	var got []string
+	for _, m := range regexp.MustCompile(`duration\('([0-9a-z]+)'\)`).FindAllSubmatch(rule, -1) {
+		d, err := time.ParseDuration(string(m[1]))
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, d.String())
+	}
+	if strings.Join(got, ",") != strings.Join(want, ",") {
+		t.Errorf("the CRD accepts latencyThreshold %v; the histogram's usable bounds are %v", got, want)
 	}
 }

@@ -23,15 +23,32 @@ func ServiceMonitor(o Options) *monitoringv1.ServiceMonitor {
 		Spec: monitoringv1.ServiceMonitorSpec{
 			Selector:          metav1.LabelSelector{MatchLabels: map[string]string{LabelComponent: ComponentOperator}},
 			NamespaceSelector: monitoringv1.NamespaceSelector{MatchNames: []string{o.Namespace}},
-			Endpoints: []monitoringv1.Endpoint{{
-				Port:           PortMetrics,
-				Path:           "/metrics",
-				Interval:       monitoringv1.Duration(promDuration(o.ScrapeInterval)),
-				RelabelConfigs: targetLabels(JobControlPlane, o.Cluster),
-			}},
+			Endpoints:         []monitoringv1.Endpoint{controlPlaneEndpoint(o)},
 		},
 	}
 }
+
+// controlPlaneEndpoint scrapes the operator over HTTP, or over HTTPS with
+// Prometheus's ServiceAccount token when it serves metrics only to
+// authorized callers (--metrics-secure, with a self-signed certificate).
+func controlPlaneEndpoint(o Options) monitoringv1.Endpoint {
+	e := monitoringv1.Endpoint{
+		Port:           PortMetrics,
+		Path:           "/metrics",
+		Interval:       monitoringv1.Duration(promDuration(o.ScrapeInterval)),
+		RelabelConfigs: targetLabels(JobControlPlane, o.Cluster),
+	}
+	if o.ControlPlaneMetrics == MetricsHTTPS {
+		https, skip := monitoringv1.SchemeHTTPS, true
+		e.Scheme = &https
+		e.BearerTokenFile = serviceAccountToken //nolint:staticcheck // the operator's RBAC filter takes a ServiceAccount token; authorization needs a Secret the user would have to create
+		e.TLSConfig = &monitoringv1.TLSConfig{SafeTLSConfig: monitoringv1.SafeTLSConfig{InsecureSkipVerify: &skip}}
+	}
+	return e
+}
+
+// serviceAccountToken is where Prometheus's pod has its own token.
+const serviceAccountToken = "/var/run/secrets/kubernetes.io/serviceaccount/token"
 
 // PodMonitor scrapes every injected proxy, in every namespace, on its
 // status port.

@@ -59,10 +59,29 @@ type Options struct {
 	// RunbookURL is where runbooks live; an alert's runbook is
 	// RunbookURL + "/" + its name + ".md".
 	RunbookURL string
+	// ControlPlaneMetrics is how the operator serves its metrics, which
+	// decides how the ServiceMonitor scrapes it, and whether the control
+	// plane is watched at all.
+	ControlPlaneMetrics MetricsServing
 	// Dashboard ConfigMaps: namespace and the Grafana sidecar's label.
 	DashboardNamespace           string
 	DashboardLabel, DashboardKey string
 }
+
+// MetricsServing is how the operator serves its metrics.
+type MetricsServing int
+
+// Ways the operator serves its metrics.
+const (
+	// MetricsHTTP: plain HTTP (the default, --metrics-bind-address=:8080).
+	MetricsHTTP MetricsServing = iota
+	// MetricsHTTPS: HTTPS for authenticated, authorized callers only
+	// (--metrics-secure); Prometheus presents its ServiceAccount token.
+	MetricsHTTPS
+	// MetricsOff: not served (--metrics-bind-address=0), or the Mesh turns
+	// the ServiceMonitor off: no scrape, and no control-plane-down alert.
+	MetricsOff
+)
 
 // SLO is an availability and a latency objective, as ratios (0.999, not
 // "99.9").
@@ -93,11 +112,17 @@ func (o *Options) window() time.Duration {
 	return max(4*o.ScrapeInterval, time.Minute)
 }
 
-// ParsePercent turns "99.9" into 0.999, checking it is a usable objective.
+// ParsePercent turns "99.9" into 0.999, checking it is a usable objective:
+// at least 50, below 100, with at most four decimals (99.9999).
 func ParsePercent(s string) (float64, error) {
-	v, err := strconv.ParseFloat(strings.TrimSpace(s), 64)
+	bad := fmt.Errorf("%q is not a percentage from 50 up to (not including) 100 with at most four decimals, such as \"99.9\"", s)
+	t := strings.TrimSpace(s)
+	if i := strings.IndexByte(t, '.'); i >= 0 && len(t)-i-1 > 4 {
+		return 0, bad
+	}
+	v, err := strconv.ParseFloat(t, 64)
 	if err != nil || v < 50 || v >= 100 {
-		return 0, fmt.Errorf("%q is not a percentage between 50 and 100 (exclusive), such as \"99.9\"", s)
+		return 0, bad
 	}
 	// Divided as an integer of 1e-4 percent, so 99.99 is 0.9999 and not
 	// 0.9998999999999999.
@@ -111,11 +136,25 @@ func LatencyBucket(d time.Duration, bounds []float64) error {
 	if slices.Contains(bounds, d.Seconds()) {
 		return nil
 	}
-	names := make([]string, 0, len(bounds))
+	return fmt.Errorf("%s is not one of the request duration histogram's bounds; use one of %s", d, strings.Join(LatencyThresholds(bounds), ", "))
+}
+
+// LatencyThresholds are the bounds a latency objective can name: those a
+// Mesh can write (whole milliseconds, at least 1ms).
+func LatencyThresholds(bounds []float64) []string {
+	var out []string
 	for _, b := range bounds {
-		names = append(names, (time.Duration(b * float64(time.Second))).String())
+		ms := b * 1000
+		if ms < 1 || ms != math.Trunc(ms) {
+			continue
+		}
+		if int64(ms)%1000 == 0 {
+			out = append(out, fmt.Sprintf("%ds", int64(ms)/1000))
+		} else {
+			out = append(out, fmt.Sprintf("%dms", int64(ms)))
+		}
 	}
-	return fmt.Errorf("%s is not one of the request duration histogram's bounds; use one of %s", d, strings.Join(names, ", "))
+	return out
 }
 
 // promDuration formats d the way Prometheus writes durations (1m, 90s, 1h).

@@ -234,34 +234,38 @@ func serviceMetadata(svc *model.Service, cluster string) *corev3.Metadata {
 }
 
 // inboundService is the Service that requests to w's port count toward
-// in its proxy's metrics: of the Services w serves on that port, the
-// broadest (most endpoints; reviews rather than reviews-v1), ties broken
-// by name. Nil when no Service selects w there.
+// in its proxy's metrics: of the Services w serves on that port, the one
+// with the shortest name (reviews rather than reviews-v1 or
+// reviews-canary), ties broken by name, so the choice does not move while
+// instances come and go. Only this cluster's endpoints count: a remote
+// endpoint with the same address is another pod. Nil when no Service
+// selects w there.
 func inboundService(m *model.Mesh, w *model.Workload, port uint32) *model.Service {
 	var best *model.Service
-	bestN := 0
-	for i := range m.Services {
-		svc := m.Services[i]
-		if svc.Key.Namespace != w.Key.Namespace {
+	for _, svc := range m.Services {
+		if svc.Key.Namespace != w.Key.Namespace || !servesOn(svc, w, port, m.Settings.ClusterName) {
 			continue
 		}
-		serves := false
-		for _, ep := range svc.Endpoints {
-			if ep.Address != w.Address {
-				continue
-			}
-			for _, p := range ep.Ports {
-				serves = serves || p == port
-			}
-		}
-		if !serves {
-			continue
-		}
-		if n := len(svc.Endpoints); best == nil || n > bestN || (n == bestN && svc.Key.Name < best.Key.Name) {
-			best, bestN = svc, n
+		if best == nil || len(svc.Key.Name) < len(best.Key.Name) || (len(svc.Key.Name) == len(best.Key.Name) && svc.Key.Name < best.Key.Name) {
+			best = svc
 		}
 	}
 	return best
+}
+
+// servesOn reports whether w is a local endpoint of svc on port.
+func servesOn(svc *model.Service, w *model.Workload, port uint32, cluster string) bool {
+	for _, ep := range svc.Endpoints {
+		if ep.Address != w.Address || (ep.Locality.Cluster != "" && ep.Locality.Cluster != cluster) {
+			continue
+		}
+		for _, p := range ep.Ports {
+			if p == port {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 func u32(v uint32) *wrapperspb.UInt32Value {
