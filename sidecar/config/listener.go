@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"strconv"
+	"strings"
 	"time"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
@@ -108,13 +109,22 @@ func socketAddress(a *corev3.Address) (string, error) {
 func compileFilterChain(fc *listenerv3.FilterChain) (*FilterChain, error) {
 	out := &FilterChain{Name: fc.GetName()}
 	if m := fc.GetFilterChainMatch(); m != nil {
-		if len(m.GetServerNames()) > 0 || len(m.GetPrefixRanges()) > 0 || len(m.GetSourcePrefixRanges()) > 0 || len(m.GetSourcePorts()) > 0 {
-			return nil, errors.New("filter_chain_match supports destination_port, transport_protocol and application_protocols only")
+		if len(m.GetPrefixRanges()) > 0 || len(m.GetSourcePrefixRanges()) > 0 || len(m.GetSourcePorts()) > 0 {
+			return nil, errors.New("filter_chain_match supports destination_port, server_names, transport_protocol and application_protocols only")
 		}
 		out.Match = ChainMatch{
 			DestinationPort:      m.GetDestinationPort().GetValue(),
 			TransportProtocol:    m.GetTransportProtocol(),
 			ApplicationProtocols: m.GetApplicationProtocols(),
+		}
+		for _, n := range m.GetServerNames() {
+			if err := checkServerName(n); err != nil {
+				return nil, fmt.Errorf("filter_chain_match.server_names: %w", err)
+			}
+			out.Match.ServerNames = append(out.Match.ServerNames, strings.ToLower(n))
+		}
+		if len(out.Match.ServerNames) > 0 && out.Match.TransportProtocol == "" {
+			out.Match.TransportProtocol = "tls" // only TLS carries a server name
 		}
 		switch out.Match.TransportProtocol {
 		case "", "tls", "raw_buffer":
@@ -188,6 +198,25 @@ func compileFilterChain(fc *listenerv3.FilterChain) (*FilterChain, error) {
 		return nil, fmt.Errorf("network filter %q is not supported: use %s or %s", f.GetName(), wellknown.HTTPConnectionManager, wellknown.TCPProxy)
 	}
 	return out, nil
+}
+
+// checkServerName accepts a DNS name, or "*." and a DNS name.
+func checkServerName(n string) error {
+	name := strings.TrimPrefix(n, "*.")
+	if name == "" || len(name) > 253 {
+		return fmt.Errorf("%q is not a server name", n)
+	}
+	for _, label := range strings.Split(name, ".") {
+		if label == "" || len(label) > 63 || strings.HasPrefix(label, "-") || strings.HasSuffix(label, "-") {
+			return fmt.Errorf("%q is not a server name: label %q", n, label)
+		}
+		for _, r := range label {
+			if !(r == '-' || (r >= '0' && r <= '9') || (r >= 'a' && r <= 'z') || (r >= 'A' && r <= 'Z')) {
+				return fmt.Errorf("%q is not a server name: %q in label %q", n, r, label)
+			}
+		}
+	}
+	return nil
 }
 
 func compileHCM(h *hcmv3.HttpConnectionManager) (*HTTPManager, error) {

@@ -50,6 +50,10 @@ type ChainMatch struct {
 	// ApplicationProtocols match the TLS ALPN, or "http/1.1"/"h2c" sniffed
 	// on plaintext.
 	ApplicationProtocols []string
+	// ServerNames match the TLS ClientHello's server name, exactly or as
+	// "*.suffix" (any name ending in ".suffix"), read without terminating
+	// TLS: an east-west gateway routes on it.
+	ServerNames []string
 }
 
 // FilterChain handles a connection: optionally terminates TLS, then proxies

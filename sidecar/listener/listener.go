@@ -64,6 +64,9 @@ type state struct {
 	chains []*chain
 	def    *chain
 	sniff  bool
+	// sni: some chain matches on the TLS server name, so a TLS
+	// connection's ClientHello is read before a chain is chosen.
+	sni bool
 }
 
 type chain struct {
@@ -144,6 +147,9 @@ func (l *Listener) newState(cfg *config.Listener) (*state, error) {
 		}
 		if fc.Match.TransportProtocol != "" || len(fc.Match.ApplicationProtocols) > 0 {
 			s.sniff = true
+		}
+		if len(fc.Match.ServerNames) > 0 {
+			s.sniff, s.sni = true, true
 		}
 		return c, nil
 	}
@@ -253,17 +259,24 @@ func (l *Listener) handle(conn net.Conn, port int) {
 }
 
 func (l *Listener) handleWith(s *state, conn net.Conn, port int) {
-	var transport, app string
+	var transport, app, serverName string
 	if s.sniff {
 		var err error
 		if transport, app, conn, err = sniff(conn, SniffTimeout); err != nil {
 			_ = conn.Close()
 			return
 		}
+		if s.sni && transport == TransportTLS {
+			if serverName, conn, err = peekServerName(conn, SniffTimeout); err != nil {
+				l.env.Logger().Debug("no TLS ClientHello", "listener", s.cfg.Name, "remote", conn.RemoteAddr(), "error", err)
+				_ = conn.Close()
+				return
+			}
+		}
 	}
-	c := s.selectChain(uint32(port), transport, app)
+	c := s.selectChain(uint32(port), transport, app, serverName)
 	if c == nil {
-		l.env.Logger().Debug("no filter chain matches the connection", "listener", s.cfg.Name, "port", port, "transport", transport, "protocol", app)
+		l.env.Logger().Debug("no filter chain matches the connection", "listener", s.cfg.Name, "port", port, "transport", transport, "protocol", app, "server_name", serverName)
 		_ = conn.Close()
 		return
 	}
@@ -342,9 +355,10 @@ func (l *Listener) authorize(fc *config.FilterChain, conn net.Conn, port int, di
 const ReasonRBACDenied = httpproxy.ReasonRBACDenied
 
 // selectChain applies Envoy's precedence: a chain naming the destination
-// port beats one that does not; then a named transport protocol; then named
-// application protocols.
-func (s *state) selectChain(port uint32, transport, app string) *chain {
+// port beats one that does not; then an exact server name, then a
+// wildcard one; then a named transport protocol; then named application
+// protocols.
+func (s *state) selectChain(port uint32, transport, app, serverName string) *chain {
 	var best *chain
 	bestScore := -1
 	for _, c := range s.chains {
@@ -354,7 +368,17 @@ func (s *state) selectChain(port uint32, transport, app string) *chain {
 			if m.DestinationPort != port {
 				continue
 			}
-			score += 4
+			score += 16
+		}
+		if len(m.ServerNames) > 0 {
+			switch serverNameMatches(m.ServerNames, serverName) {
+			case 2:
+				score += 12
+			case 1:
+				score += 8
+			default:
+				continue
+			}
 		}
 		if m.TransportProtocol != "" {
 			if m.TransportProtocol != transport {
