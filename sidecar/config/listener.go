@@ -211,7 +211,7 @@ func checkServerName(n string) error {
 			return fmt.Errorf("%q is not a server name: label %q", n, label)
 		}
 		for _, r := range label {
-			if !(r == '-' || (r >= '0' && r <= '9') || (r >= 'a' && r <= 'z') || (r >= 'A' && r <= 'Z')) {
+			if r != '-' && (r < '0' || r > '9') && (r < 'a' || r > 'z') && (r < 'A' || r > 'Z') {
 				return fmt.Errorf("%q is not a server name: %q in label %q", n, r, label)
 			}
 		}

@@ -2,6 +2,7 @@ package listener
 
 import (
 	"bytes"
+	"context"
 	"crypto/tls"
 	"errors"
 	"io"
@@ -34,7 +35,7 @@ func peekServerName(conn net.Conn, timeout time.Duration) (string, net.Conn, err
 			name = h.ServerName
 			return nil, errHelloRead
 		},
-	}).Handshake()
+	}).HandshakeContext(context.Background())
 	if !errors.Is(err, errHelloRead) {
 		return "", nil, err
 	}

@@ -1,6 +1,7 @@
 package listener
 
 import (
+	"context"
 	"crypto/tls"
 	"io"
 	"net"
@@ -22,7 +23,7 @@ func TestPeekServerNameReplaysTheHello(t *testing.T) {
 	done := make(chan error, 1)
 	go func() {
 		tc := tls.Client(client, &tls.Config{ServerName: "outbound.9080.reviews.shop.svc.clusterset.local", InsecureSkipVerify: true}) //nolint:gosec // the test checks passthrough, not trust
-		if err := tc.Handshake(); err != nil {
+		if err := tc.HandshakeContext(context.Background()); err != nil {
 			done <- err
 			return
 		}
@@ -37,7 +38,7 @@ func TestPeekServerNameReplaysTheHello(t *testing.T) {
 		t.Fatalf("server name %q", name)
 	}
 	ts := tls.Server(conn, &tls.Config{Certificates: []tls.Certificate{cert}})
-	if err := ts.Handshake(); err != nil {
+	if err := ts.HandshakeContext(context.Background()); err != nil {
 		t.Fatalf("handshake after the peek: %v", err)
 	}
 	buf := make([]byte, 4)
