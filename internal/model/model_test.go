@@ -56,6 +56,17 @@ func TestValidate(t *testing.T) {
 		"policy without target": {func(m *Mesh) { m.TrafficPolicies[0].Targets = nil }, "traffic policy shop/tp: no targets"},
 		"unknown lb":            {func(m *Mesh) { m.TrafficPolicies[0].LoadBalancer = "Maglev" }, `load balancer "Maglev"`},
 		"bad action":            {func(m *Mesh) { m.AuthorizationPolicies[0].Action = "AUDIT" }, `action "AUDIT"`},
+		"import from itself": {func(m *Mesh) {
+			m.Imports = []*Import{{Key: NamespacedName{Namespace: "shop", Name: "x"}, Cluster: m.Settings.ClusterName}}
+		}, "the exporting cluster must be a peer"},
+		"import without gateways": {func(m *Mesh) {
+			m.Imports = []*Import{{Key: NamespacedName{Namespace: "shop", Name: "x"}, Cluster: "west", Ports: []ServicePort{{Port: 80}}}}
+		}, "no gateway addresses"},
+		"import foreign identity": {func(m *Mesh) {
+			m.Imports = []*Import{{Key: NamespacedName{Namespace: "shop", Name: "x"}, Cluster: "west", TrustDomain: "west.example",
+				Ports: []ServicePort{{Port: 80}}, Gateways: []netip.AddrPort{netip.MustParseAddrPort("192.0.2.1:15443")},
+				Identities: []string{"spiffe://east.example/ns/shop/sa/x"}}}
+		}, `identity "spiffe://east.example/ns/shop/sa/x" is not in the peer's trust domain "west.example"`},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {

@@ -30,6 +30,25 @@ type Mesh struct {
 	Routes                []*Route               `json:"routes,omitempty"`
 	TrafficPolicies       []*TrafficPolicy       `json:"trafficPolicies,omitempty"`
 	AuthorizationPolicies []*AuthorizationPolicy `json:"authorizationPolicies,omitempty"`
+	// Imports are the services peer clusters export to this one.
+	Imports []*Import `json:"imports,omitempty"`
+}
+
+// Import is a service a peer cluster exports: reached through that
+// cluster's east-west gateways, by SNI, with mTLS end to end.
+type Import struct {
+	Key NamespacedName `json:"key"`
+	// Cluster and TrustDomain are the exporting peer's.
+	Cluster     string        `json:"cluster"`
+	TrustDomain string        `json:"trustDomain"`
+	Ports       []ServicePort `json:"ports"`
+	// Gateways are the peer's east-west gateway addresses.
+	Gateways []netip.AddrPort `json:"gateways"`
+	// Identities are the SPIFFE IDs of the service's endpoints there.
+	Identities []string `json:"identities,omitempty"`
+	// VIPs are the clusterset IPs callers here use for the service when it
+	// has no local Service (ServiceImport spec.ips).
+	VIPs []netip.Addr `json:"vips,omitempty"`
 }
 
 // MTLSMode is how sidecars treat inbound plaintext.
@@ -112,6 +131,9 @@ type Service struct {
 	// ExportTo are the namespaces whose proxies see the service, besides
 	// its own; nil means every namespace.
 	ExportTo []string `json:"exportTo,omitempty"`
+	// Exported: a ServiceExport makes the service reachable from peer
+	// clusters through this cluster's east-west gateways.
+	Exported bool `json:"exported,omitempty"`
 }
 
 // ServicePort is one port of a service.
@@ -137,8 +159,12 @@ type Endpoint struct {
 	Locality Locality          `json:"locality"`
 	Healthy  bool              `json:"healthy"`
 	// Identity is the SPIFFE ID the endpoint's sidecar presents.
-	Identity string         `json:"identity,omitempty"`
-	Workload NamespacedName `json:"workload"`
+	Identity string `json:"identity,omitempty"`
+	// Identities, for a peer cluster's east-west gateway, are the SPIFFE
+	// IDs of the endpoints behind it: the gateway passes TLS through, so
+	// the client meets them, not the gateway.
+	Identities []string       `json:"identities,omitempty"`
+	Workload   NamespacedName `json:"workload"`
 }
 
 // Workload is a pod (or local-mode process) with a sidecar.

@@ -47,6 +47,22 @@ func (m *Mesh) Validate() error {
 	for _, r := range m.Routes {
 		errs = append(errs, validateRoute(r)...)
 	}
+	for _, imp := range m.Imports {
+		obj := fmt.Sprintf("import %s from %s", imp.Key, imp.Cluster)
+		switch {
+		case imp.Cluster == "" || imp.Cluster == s.ClusterName:
+			add(obj, "the exporting cluster must be a peer, not %q", imp.Cluster)
+		case len(imp.Gateways) == 0:
+			add(obj, "no gateway addresses to reach it through")
+		case len(imp.Ports) == 0:
+			add(obj, "no ports")
+		}
+		for _, id := range imp.Identities {
+			if !strings.HasPrefix(id, "spiffe://"+imp.TrustDomain+"/") {
+				add(obj, "identity %q is not in the peer's trust domain %q", id, imp.TrustDomain)
+			}
+		}
+	}
 	for _, p := range m.TrafficPolicies {
 		obj := "traffic policy " + p.Key.String()
 		if len(p.Targets) == 0 {

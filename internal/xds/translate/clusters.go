@@ -40,7 +40,7 @@ func outboundCluster(m *model.Mesh, svc *model.Service, port model.ServicePort, 
 	}
 	ids := identities(svc)
 	if len(ids) > 0 {
-		c.TransportSocket = upstreamMTLS(ids)
+		c.TransportSocket = upstreamMTLS(ids, ServerName(svc.Key, port.Port))
 	}
 	if port.Protocol.IsHTTP() || port.Protocol == model.ProtocolUnknown {
 		h2 := len(ids) > 0 || port.Protocol == model.ProtocolHTTP2 || port.Protocol == model.ProtocolGRPC
@@ -55,16 +55,21 @@ func identities(svc *model.Service) []string {
 	seen := map[string]bool{}
 	var out []string
 	for _, ep := range svc.Endpoints {
-		if ep.Identity != "" && !seen[ep.Identity] {
-			seen[ep.Identity] = true
-			out = append(out, ep.Identity)
+		for _, id := range append([]string{ep.Identity}, ep.Identities...) {
+			if id != "" && !seen[id] {
+				seen[id] = true
+				out = append(out, id)
+			}
 		}
 	}
 	sort.Strings(out)
 	return out
 }
 
-func upstreamMTLS(ids []string) *corev3.TransportSocket {
+// upstreamMTLS originates mTLS to the service's sidecars, accepting ids,
+// and names the service port in the server name so that an east-west
+// gateway on the way can route the connection without terminating it.
+func upstreamMTLS(ids []string, serverName string) *corev3.TransportSocket {
 	var sans []*tlsv3.SubjectAltNameMatcher
 	for _, id := range ids {
 		sans = append(sans, &tlsv3.SubjectAltNameMatcher{
@@ -72,7 +77,7 @@ func upstreamMTLS(ids []string) *corev3.TransportSocket {
 			Matcher: &matcherv3.StringMatcher{MatchPattern: &matcherv3.StringMatcher_Exact{Exact: id}},
 		})
 	}
-	ctx := &tlsv3.UpstreamTlsContext{CommonTlsContext: &tlsv3.CommonTlsContext{
+	ctx := &tlsv3.UpstreamTlsContext{Sni: serverName, CommonTlsContext: &tlsv3.CommonTlsContext{
 		TlsCertificateSdsSecretConfigs: []*tlsv3.SdsSecretConfig{{Name: CertificateSecret, SdsConfig: build.ADS()}},
 		ValidationContextType: &tlsv3.CommonTlsContext_CombinedValidationContext{CombinedValidationContext: &tlsv3.CommonTlsContext_CombinedCertificateValidationContext{
 			DefaultValidationContext:         &tlsv3.CertificateValidationContext{MatchTypedSubjectAltNames: sans},

@@ -14,10 +14,12 @@ import (
 	"google.golang.org/protobuf/proto"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/serializer"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	gwapiv1 "sigs.k8s.io/gateway-api/apis/v1"
+	mcsv1a1 "sigs.k8s.io/mcs-api/pkg/apis/v1alpha1"
 	"sigs.k8s.io/yaml"
 
 	meshv1 "github.com/plexus-mesh/plexus/api/v1alpha1"
@@ -85,24 +87,40 @@ func loadModel(t *testing.T, path string) (*model.Mesh, Proxy) {
 		t.Fatal(err)
 	}
 	scheme := runtime.NewScheme()
-	for _, add := range []func(*runtime.Scheme) error{clientgoscheme.AddToScheme, meshv1.AddToScheme, gwapiv1.Install} {
+	for _, add := range []func(*runtime.Scheme) error{clientgoscheme.AddToScheme, meshv1.AddToScheme, gwapiv1.Install, mcsv1a1.AddToScheme} {
 		if err := add(scheme); err != nil {
 			t.Fatal(err)
 		}
 	}
 	decoder := serializer.NewCodecFactory(scheme).UniversalDeserializer()
 	var (
-		mesh   *meshv1.Mesh
-		svcs   []corev1.Service
-		slices []discoveryv1.EndpointSlice
-		pods   []corev1.Pod
-		tps    []*model.TrafficPolicy
-		aps    []*model.AuthorizationPolicy
-		routes []*model.Route
-		proxy  string
+		mesh    *meshv1.Mesh
+		svcs    []corev1.Service
+		slices  []discoveryv1.EndpointSlice
+		pods    []corev1.Pod
+		tps     []*model.TrafficPolicy
+		aps     []*model.AuthorizationPolicy
+		routes  []*model.Route
+		proxy   string
+		gateway bool
+		exports = map[model.NamespacedName]bool{}
+		imports []*model.Import
 	)
 	for _, doc := range bytes.Split(data, []byte("\n---\n")) {
 		if len(bytes.TrimSpace(doc)) == 0 {
+			continue
+		}
+		// A peer's export as federation delivers it: not a Kubernetes kind.
+		var tm metav1.TypeMeta
+		if err := yaml.Unmarshal(doc, &tm); err == nil && tm.APIVersion == "test.plexus.dev/v1" && tm.Kind == "Import" {
+			imp := struct {
+				metav1.TypeMeta `json:",inline"`
+				Spec            model.Import `json:"spec"`
+			}{}
+			if err := yaml.UnmarshalStrict(doc, &imp); err != nil {
+				t.Fatalf("%s: Import: %v", path, err)
+			}
+			imports = append(imports, &imp.Spec)
 			continue
 		}
 		obj, _, err := decoder.Decode(doc, nil, nil)
@@ -144,17 +162,22 @@ func loadModel(t *testing.T, path string) (*model.Mesh, Proxy) {
 			if r != nil {
 				routes = append(routes, r)
 			}
+		case *mcsv1a1.ServiceExport:
+			exports[model.NamespacedName{Namespace: o.Namespace, Name: o.Name}] = true
 		case *corev1.Pod:
 			pods = append(pods, *o)
-			if o.Annotations[proxyAnnotation] == "true" {
+			switch o.Annotations[proxyAnnotation] {
+			case "true":
 				proxy = o.Namespace + "/" + o.Name
+			case "gateway":
+				proxy, gateway = o.Namespace+"/"+o.Name, true
 			}
 		default:
 			t.Fatalf("%s: %T is not used by the translation yet", path, obj)
 		}
 	}
 	if mesh == nil || proxy == "" {
-		t.Fatalf("%s needs a Mesh and a Pod annotated %s: \"true\"", path, proxyAnnotation)
+		t.Fatalf("%s needs a Mesh and a Pod annotated %s: \"true\" (or \"gateway\")", path, proxyAnnotation)
 	}
 	settings, err := kube.Settings(mesh)
 	if err != nil {
@@ -162,12 +185,16 @@ func loadModel(t *testing.T, path string) (*model.Mesh, Proxy) {
 	}
 	cluster := kube.Cluster{Name: settings.ClusterName, TrustDomain: settings.TrustDomain}
 	services := kube.Services(cluster, svcs, slices, pods)
-	m := &model.Mesh{Settings: settings, Services: services, Workloads: kube.Workloads(pods, services), TrafficPolicies: tps, AuthorizationPolicies: aps, Routes: routes}
+	for _, svc := range services {
+		svc.Exported = exports[svc.Key]
+	}
+	m := &model.Mesh{Settings: settings, Services: services, Workloads: kube.Workloads(pods, services), TrafficPolicies: tps, AuthorizationPolicies: aps, Routes: routes, Imports: imports}
+	m.ApplyImports()
 	m.Sort()
 	if err := m.Validate(); err != nil {
 		t.Fatalf("%s: the model does not validate: %v", path, err)
 	}
-	var p Proxy
+	p := Proxy{Gateway: gateway}
 	for _, w := range m.Workloads {
 		if w.Key.String() == proxy {
 			p.Workload = w

@@ -40,3 +40,22 @@ func RouteName(port uint32) string { return fmt.Sprintf("outbound|%d", port) }
 
 // InboundRouteName names the route configuration of an inbound HTTP port.
 func InboundRouteName(port uint32) string { return fmt.Sprintf("inbound|%d", port) }
+
+// EastWestPort is where an east-west gateway takes connections from peer
+// clusters.
+const EastWestPort = 15443
+
+// EastWestListener names the gateway's listener.
+const EastWestListener = "east-west"
+
+// ServerName is the TLS server name a client sidecar sends for a service
+// port, and an east-west gateway routes on (ADR 0005).
+func ServerName(svc model.NamespacedName, port uint32) string {
+	return fmt.Sprintf("outbound.%d.%s.%s.%s", port, svc.Name, svc.Namespace, model.ClusterSetDomain)
+}
+
+// GatewayClusterName names a gateway's cluster of one exported service
+// port: plain TCP to the service's local endpoints.
+func GatewayClusterName(svc model.NamespacedName, port uint32) string {
+	return fmt.Sprintf("gateway|%d|%s|%s", port, svc.Namespace, svc.Name)
+}

@@ -16,6 +16,8 @@ type Proxy struct {
 	// Workload is the proxy's own workload; nil for a proxy with no
 	// inbound traffic.
 	Workload *model.Workload
+	// Gateway: the proxy is an east-west gateway, not a sidecar.
+	Gateway bool
 }
 
 // Resources are one proxy's xDS resources, each list sorted by name.
@@ -29,6 +31,9 @@ type Resources struct {
 // Translate builds the resources of proxy p from mesh m. m must be valid
 // and sorted (model.Mesh.Validate and Sort).
 func Translate(m *model.Mesh, p Proxy) *Resources {
+	if p.Gateway {
+		return Gateway(m)
+	}
 	r := Outbound(m, ScopeOf(p.Workload))
 	if p.Workload != nil {
 		r = Merge(r, Inbound(m, p.Workload))

@@ -1,0 +1,65 @@
+package model
+
+import (
+	"slices"
+	"sort"
+)
+
+// ClusterSetDomain is the DNS suffix of services across the clusters of a
+// mesh (MCS API): <service>.<namespace>.svc.clusterset.local.
+const ClusterSetDomain = "svc.clusterset.local"
+
+// ApplyImports folds m.Imports into m.Services: each peer's gateways
+// become endpoints of the service, in the peer's locality (so they rank
+// after local endpoints), carrying the identities behind them. A service
+// that exists only in peers becomes a Service of its own, called by its
+// clusterset name and VIPs. Ports are matched by port number; an import
+// port the local Service lacks is left out (the ServiceExport conflict is
+// reported by the exporting side). Call it once, before Validate and Sort.
+func (m *Mesh) ApplyImports() {
+	byKey := map[NamespacedName]*Service{}
+	for _, s := range m.Services {
+		byKey[s.Key] = s
+	}
+	for _, imp := range m.Imports {
+		svc := byKey[imp.Key]
+		if svc == nil {
+			svc = &Service{
+				Key:       imp.Key,
+				Hostnames: []string{imp.Key.Name + "." + imp.Key.Namespace + "." + ClusterSetDomain},
+				Ports:     slices.Clone(imp.Ports),
+			}
+			byKey[imp.Key] = svc
+			m.Services = append(m.Services, svc)
+		}
+		for _, v := range imp.VIPs {
+			if !slices.Contains(svc.VIPs, v) {
+				svc.VIPs = append(svc.VIPs, v)
+			}
+		}
+		clusterset := imp.Key.Name + "." + imp.Key.Namespace + "." + ClusterSetDomain
+		if !slices.Contains(svc.Hostnames, clusterset) {
+			svc.Hostnames = append(svc.Hostnames, clusterset)
+		}
+		for _, gw := range imp.Gateways {
+			ep := Endpoint{
+				Address:    gw.Addr(),
+				Ports:      map[string]uint32{},
+				Locality:   Locality{Cluster: imp.Cluster},
+				Healthy:    true,
+				Identities: slices.Clone(imp.Identities),
+			}
+			for _, ip := range imp.Ports {
+				for _, sp := range svc.Ports {
+					if sp.Port == ip.Port {
+						ep.Ports[sp.Name] = uint32(gw.Port())
+					}
+				}
+			}
+			if len(ep.Ports) > 0 {
+				svc.Endpoints = append(svc.Endpoints, ep)
+			}
+		}
+	}
+	sort.Slice(m.Services, func(i, j int) bool { return m.Services[i].Key.Less(m.Services[j].Key) })
+}
