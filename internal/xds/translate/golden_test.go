@@ -87,7 +87,7 @@ func loadModel(t *testing.T, path string) (*model.Mesh, Proxy) {
 		t.Fatal(err)
 	}
 	scheme := runtime.NewScheme()
-	for _, add := range []func(*runtime.Scheme) error{clientgoscheme.AddToScheme, meshv1.AddToScheme, gwapiv1.Install, mcsv1a1.AddToScheme} {
+	for _, add := range []func(*runtime.Scheme) error{clientgoscheme.AddToScheme, meshv1.AddToScheme, gwapiv1.Install, mcsv1a1.Install} {
 		if err := add(scheme); err != nil {
 			t.Fatal(err)
 		}
