@@ -96,7 +96,7 @@ func TestAuthorizationHTTP(t *testing.T) {
 func (m *mtlsMesh) publishServerWith(t *testing.T, filter *listenerv3.Filter) {
 	cert, key := m.ca.issue(t, serverID)
 	inbound := build.Listener("inbound|app", "127.0.0.2", m.inbound, corev3.TrafficDirection_INBOUND, filter)
-	inbound.FilterChains[0].TransportSocket = downstreamTLS(true)
+	inbound.FilterChains[0].TransportSocket = downstreamTLS()
 	inbound.FilterChains[0].FilterChainMatch = &listenerv3.FilterChainMatch{TransportProtocol: "tls"}
 	inbound.FilterChains = append(inbound.FilterChains, &listenerv3.FilterChain{
 		FilterChainMatch: &listenerv3.FilterChainMatch{TransportProtocol: "raw_buffer"},

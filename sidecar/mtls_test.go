@@ -102,9 +102,10 @@ func sdsConfig(name string) *tlsv3.SdsSecretConfig {
 	return &tlsv3.SdsSecretConfig{Name: name, SdsConfig: build.ADS()}
 }
 
-func downstreamTLS(require bool) *corev3.TransportSocket {
+// downstreamTLS terminates mTLS: a client certificate is required.
+func downstreamTLS() *corev3.TransportSocket {
 	ctx := &tlsv3.DownstreamTlsContext{
-		RequireClientCertificate: wrapperspb.Bool(require),
+		RequireClientCertificate: wrapperspb.Bool(true),
 		CommonTlsContext: &tlsv3.CommonTlsContext{
 			TlsCertificateSdsSecretConfigs: []*tlsv3.SdsSecretConfig{sdsConfig("default")},
 			ValidationContextType:          &tlsv3.CommonTlsContext_ValidationContextSdsSecretConfig{ValidationContextSdsSecretConfig: sdsConfig("ROOTCA")},
@@ -165,7 +166,7 @@ func startMTLSMesh(t *testing.T, permissive bool, expectServer string) *mtlsMesh
 func (m *mtlsMesh) publishServer(t *testing.T, permissive bool) {
 	cert, key := m.ca.issue(t, serverID)
 	inbound := build.Listener("inbound|app", "127.0.0.2", m.inbound, corev3.TrafficDirection_INBOUND, build.HTTPManager("inbound", "inbound|app"))
-	inbound.FilterChains[0].TransportSocket = downstreamTLS(true)
+	inbound.FilterChains[0].TransportSocket = downstreamTLS()
 	if permissive {
 		inbound.FilterChains[0].FilterChainMatch = &listenerv3.FilterChainMatch{TransportProtocol: "tls"}
 		inbound.FilterChains = append(inbound.FilterChains, &listenerv3.FilterChain{

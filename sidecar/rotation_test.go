@@ -109,7 +109,7 @@ func TestRootRotationWithoutFailedRequests(t *testing.T) {
 	app := startBackend(t, "app", nil)
 	inboundPort, outboundPort := freePort(t), freePort(t)
 	inbound := build.Listener("inbound|app", "127.0.0.2", inboundPort, corev3.TrafficDirection_INBOUND, build.HTTPManager("inbound", "inbound|app"))
-	inbound.FilterChains[0].TransportSocket = downstreamTLS(true)
+	inbound.FilterChains[0].TransportSocket = downstreamTLS()
 	vs := cp.set(t, "server", map[resourcev3.Type][]types.Resource{
 		resourcev3.ClusterType:  {staticCluster(false, app.port())},
 		resourcev3.ListenerType: {inbound},

@@ -20,7 +20,7 @@ It is configured by the control plane over xDS and encrypts every hop with
 SPIFFE mTLS.`,
 		SilenceUsage: true,
 	}
-	root.AddCommand(newSidecarCommand(), newInitCommand(), version.Command("plexus-proxy"))
+	root.AddCommand(newSidecarCommand(), newGatewayCommand(), newInitCommand(), version.Command("plexus-proxy"))
 	return root
 }
 

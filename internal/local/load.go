@@ -170,6 +170,9 @@ func fromProxies(svcs []corev1.Service, proxies map[string]nodemeta.Metadata) ([
 	var pods []corev1.Pod
 	for _, id := range ids {
 		meta := proxies[id]
+		if meta.Role == nodemeta.RoleGateway {
+			continue // a gateway serves no workload of its own
+		}
 		pod := corev1.Pod{
 			ObjectMeta: metav1.ObjectMeta{Namespace: meta.Namespace, Name: id, Labels: meta.Labels},
 			Spec:       corev1.PodSpec{ServiceAccountName: meta.ServiceAccount},

@@ -190,7 +190,19 @@ func (s *Server) push() {
 	sort.Slice(nodes, func(i, j int) bool { return nodes[i].node.GetId() < nodes[j].node.GetId() })
 	shared := map[string]*part{}
 	workloads := indexWorkloads(m)
+	gateways := map[string]*part{} // by the address they listen on
 	for _, p := range nodes {
+		if p.meta != nil && p.meta.Role == nodemeta.RoleGateway {
+			gw := gateways[p.meta.IP]
+			if gw == nil {
+				gw = newPart(translate.Gateway(m, p.meta.IP))
+				gateways[p.meta.IP] = gw
+			}
+			if err := s.pushTo(m, p, nil, gw); err != nil {
+				s.cfg.Log.Error("building the configuration of a gateway", "node", p.node.GetId(), "error", err)
+			}
+			continue
+		}
 		w := workloadFor(workloads, p.meta)
 		scope := translate.ScopeOf(w)
 		out := shared[scope.Key()]

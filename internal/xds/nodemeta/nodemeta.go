@@ -26,7 +26,12 @@ const (
 	keyIP             = "plexus.ip"
 	keyEgress         = "plexus.egress"
 	keyMTLSMode       = "plexus.mtls_mode"
+	keyRole           = "plexus.role"
 )
+
+// RoleGateway marks an east-west gateway; proxies without a role are
+// sidecars.
+const RoleGateway = "gateway"
 
 // Port is a port the application serves.
 type Port struct {
@@ -50,6 +55,8 @@ type Metadata struct {
 	// MTLSMode overrides the namespace's mTLS mode for the workload:
 	// STRICT, PERMISSIVE, or "" to keep it.
 	MTLSMode string
+	// Role is RoleGateway for an east-west gateway, "" for a sidecar.
+	Role string
 }
 
 // Validate reports what is missing or malformed.
@@ -59,6 +66,9 @@ func (m *Metadata) Validate() error {
 		if v == "" {
 			errs = append(errs, fmt.Errorf("%s is not set", name))
 		}
+	}
+	if m.Role != "" && m.Role != RoleGateway {
+		errs = append(errs, fmt.Errorf("role %q is not %q or empty (a sidecar)", m.Role, RoleGateway))
 	}
 	for _, p := range m.Ports {
 		if p.Port == 0 || p.Port > 65535 {
@@ -84,6 +94,7 @@ func (m *Metadata) Struct() *structpb.Struct {
 		keyLabels:         labels,
 		keyEgress:         m.Egress,
 		keyMTLSMode:       m.MTLSMode,
+		keyRole:           m.Role,
 	})
 	if err != nil { // only strings and a map of strings: cannot fail
 		panic(fmt.Sprintf("nodemeta: %v", err))
@@ -102,6 +113,7 @@ func FromStruct(s *structpb.Struct) (*Metadata, error) {
 		IP:             f[keyIP].GetStringValue(),
 		Egress:         f[keyEgress].GetStringValue(),
 		MTLSMode:       f[keyMTLSMode].GetStringValue(),
+		Role:           f[keyRole].GetStringValue(),
 	}
 	ports, err := ParsePorts(f[keyPorts].GetStringValue())
 	if err != nil {

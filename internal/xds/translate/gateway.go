@@ -11,12 +11,16 @@ import (
 )
 
 // Gateway builds an east-west gateway's resources (ADR 0005): one
-// listener on EastWestPort with a filter chain per exported service port,
+// listener on bindIP:EastWestPort ("" binds every address) with a filter
+// chain per exported service port,
 // chosen by the TLS server name and proxying the still-encrypted
 // connection to the service's local sidecars. A connection naming anything
 // else matches no chain and is closed: only exported services are
 // reachable from peers.
-func Gateway(m *model.Mesh) *Resources {
+func Gateway(m *model.Mesh, bindIP string) *Resources {
+	if bindIP == "" {
+		bindIP = "0.0.0.0"
+	}
 	r := &Resources{}
 	var chains []*listenerv3.FilterChain
 	for _, svc := range m.Services {
@@ -51,7 +55,7 @@ func Gateway(m *model.Mesh) *Resources {
 	}
 	r.Listeners = append(r.Listeners, &listenerv3.Listener{
 		Name:             EastWestListener,
-		Address:          build.Address("0.0.0.0", EastWestPort),
+		Address:          build.Address(bindIP, EastWestPort),
 		TrafficDirection: corev3.TrafficDirection_INBOUND,
 		FilterChains:     chains,
 	})

@@ -16,8 +16,10 @@ type Proxy struct {
 	// Workload is the proxy's own workload; nil for a proxy with no
 	// inbound traffic.
 	Workload *model.Workload
-	// Gateway: the proxy is an east-west gateway, not a sidecar.
-	Gateway bool
+	// Gateway: the proxy is an east-west gateway, not a sidecar, listening
+	// on GatewayIP ("" for every address).
+	Gateway   bool
+	GatewayIP string
 }
 
 // Resources are one proxy's xDS resources, each list sorted by name.
@@ -32,7 +34,7 @@ type Resources struct {
 // and sorted (model.Mesh.Validate and Sort).
 func Translate(m *model.Mesh, p Proxy) *Resources {
 	if p.Gateway {
-		return Gateway(m)
+		return Gateway(m, p.GatewayIP)
 	}
 	r := Outbound(m, ScopeOf(p.Workload))
 	if p.Workload != nil {
