@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-generated=(api/v1alpha1/zz_generated.deepcopy.go config/crd/bases config/rbac config/prometheus config/grafana test/crds docs/reference internal/identity/capb)
+generated=(api/v1alpha1/zz_generated.deepcopy.go config/crd/bases config/rbac config/prometheus config/grafana test/crds docs/reference internal/identity/capb internal/federation/fedpb)
 before="$(mktemp -d)"
 trap 'rm -rf "$before"' EXIT
 for p in "${generated[@]}"; do

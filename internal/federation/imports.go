@@ -1,0 +1,88 @@
+package federation
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+
+	"github.com/spiffe/go-spiffe/v2/spiffeid"
+
+	"github.com/plexus-mesh/plexus/internal/federation/fedpb"
+	"github.com/plexus-mesh/plexus/internal/model"
+)
+
+// Imports turns a peer's export set into model imports. The set must come
+// from the peer it is checked against: its cluster and trust domain, and
+// every identity in it, must be the peer's.
+func Imports(set *fedpb.ExportSet, peer Peer) ([]*model.Import, error) {
+	if set.GetCluster() != peer.Cluster || set.GetTrustDomain() != peer.TrustDomain.Name() {
+		return nil, fmt.Errorf("the peer sent the exports of cluster %q, trust domain %q; its MeshPeer says cluster %q, trust domain %q",
+			set.GetCluster(), set.GetTrustDomain(), peer.Cluster, peer.TrustDomain.Name())
+	}
+	var gateways []netip.AddrPort
+	var errs []error
+	for _, g := range set.GetGateways() {
+		ap, err := netip.ParseAddrPort(g)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("gateway %q is not an IP:port", g))
+			continue
+		}
+		gateways = append(gateways, ap)
+	}
+	if len(gateways) == 0 && len(set.GetServices()) > 0 {
+		return nil, errors.Join(append(errs, errors.New("the peer exports services but no gateway to reach them through"))...)
+	}
+	out := make([]*model.Import, 0, len(set.GetServices()))
+	for _, s := range set.GetServices() {
+		imp := &model.Import{
+			Key:         model.NamespacedName{Namespace: s.GetNamespace(), Name: s.GetName()},
+			Cluster:     peer.Cluster,
+			TrustDomain: peer.TrustDomain.Name(),
+			Gateways:    gateways,
+		}
+		for _, p := range s.GetPorts() {
+			if p.GetPort() == 0 || p.GetPort() > 65535 {
+				errs = append(errs, fmt.Errorf("service %s: port %d is out of range", imp.Key, p.GetPort()))
+				continue
+			}
+			imp.Ports = append(imp.Ports, model.ServicePort{Name: p.GetName(), Port: p.GetPort(), Protocol: model.Protocol(p.GetProtocol())})
+		}
+		for _, id := range s.GetIdentities() {
+			sid, err := spiffeid.FromString(id)
+			if err != nil || !sid.MemberOf(peer.TrustDomain) {
+				errs = append(errs, fmt.Errorf("service %s: identity %q is not in the peer's trust domain", imp.Key, id))
+				continue
+			}
+			imp.Identities = append(imp.Identities, id)
+		}
+		if len(imp.Ports) > 0 {
+			out = append(out, imp)
+		}
+	}
+	return out, errors.Join(errs...)
+}
+
+// ExportSet describes what this cluster exports: its exported Services
+// with their local sidecars' identities, and its gateways.
+func ExportSet(m *model.Mesh, gateways []string) *fedpb.ExportSet {
+	set := &fedpb.ExportSet{Cluster: m.Settings.ClusterName, TrustDomain: m.Settings.TrustDomain, Gateways: gateways}
+	for _, svc := range m.Services {
+		if !svc.Exported {
+			continue
+		}
+		es := &fedpb.ExportedService{Namespace: svc.Key.Namespace, Name: svc.Key.Name}
+		for _, p := range svc.Ports {
+			es.Ports = append(es.Ports, &fedpb.Port{Name: p.Name, Port: p.Port, Protocol: string(p.Protocol)})
+		}
+		seen := map[string]bool{}
+		for _, ep := range svc.Endpoints {
+			local := ep.Locality.Cluster == "" || ep.Locality.Cluster == m.Settings.ClusterName
+			if local && ep.Identity != "" && !seen[ep.Identity] {
+				seen[ep.Identity] = true
+				es.Identities = append(es.Identities, ep.Identity)
+			}
+		}
+		set.Services = append(set.Services, es)
+	}
+	return set
+}
