@@ -228,3 +228,79 @@ func TestImportsCheckThePeer(t *testing.T) {
 		t.Errorf("a set claiming another cluster: %v", err)
 	}
 }
+
+// serveBundle runs d's bundle endpoint on 127.0.0.1 and returns its URL.
+func serveBundle(t *testing.T, tr *Trust, td spiffeid.TrustDomain) string {
+	t.Helper()
+	srv, err := BundleServer(tr, td)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := (&net.ListenConfig{}).Listen(context.Background(), "tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = srv.ServeTLS(ln, "", "") }()
+	t.Cleanup(func() { _ = srv.Close() })
+	return "https://" + ln.Addr().String() + BundlePath
+}
+
+func refresh(t *testing.T, tr *Trust, url string, td spiffeid.TrustDomain) *BundleRefresher {
+	t.Helper()
+	r := &BundleRefresher{
+		Peer:  BundlePeer{TrustDomain: td, URL: url, EndpointID: spiffeid.RequireFromPath(td, "/ns/plexus-system/sa/"+OperatorAccount), Refresh: 100 * time.Millisecond},
+		Trust: tr, Log: testLog(),
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { r.Run(ctx); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
+	return r
+}
+
+// TestBundleFederationFollowsThePeersRoots fetches west's bundle over the
+// https_spiffe profile, starting from the bundle east was given, and picks
+// up a root west adds (as during a rotation).
+func TestBundleFederationFollowsThePeersRoots(t *testing.T) {
+	east, west := newDomain(t, "east.example"), newDomain(t, "west.example")
+	westTrust := west.trust(t, OperatorAccount)
+	url := serveBundle(t, westTrust, west.td)
+	eastTrust := east.trust(t, OperatorAccount, west) // the initial bundle
+	r := refresh(t, eastTrust, url, west.td)
+	testenv.Eventually(t, "west's bundle fetched", func() error {
+		if st := r.Status(); st.LastRefresh.IsZero() {
+			return fmt.Errorf("status %+v", st)
+		}
+		return nil
+	})
+
+	next, _, err := identity.NewRoot(west.td, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	westTrust.SetBundle(west.td, append(west.ca.Roots(), next))
+	testenv.Eventually(t, "west's new root trusted in east", func() error {
+		if n := len(eastTrust.Bundle(west.td)); n != 2 {
+			return fmt.Errorf("%d roots", n)
+		}
+		return nil
+	})
+}
+
+// An endpoint that cannot prove it is west's (a wrong initial bundle, or
+// an impostor) is refused, and the bundle east holds is kept.
+func TestBundleFederationRefusesAnImpostor(t *testing.T) {
+	east, west, impostor := newDomain(t, "east.example"), newDomain(t, "west.example"), newDomain(t, "west.example")
+	url := serveBundle(t, impostor.trust(t, OperatorAccount), impostor.td)
+	eastTrust := east.trust(t, OperatorAccount, west)
+	r := refresh(t, eastTrust, url, west.td)
+	testenv.Eventually(t, "the impostor refused", func() error {
+		if st := r.Status(); st.Err == nil {
+			return fmt.Errorf("status %+v", st)
+		}
+		return nil
+	})
+	if got := eastTrust.Bundle(west.td); len(got) != 1 || !got[0].Equal(west.ca.Roots()[0]) {
+		t.Fatal("the impostor's bundle replaced west's")
+	}
+}
