@@ -7,7 +7,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"os"
+	"slices"
 	"strings"
 	"sync/atomic"
 
@@ -123,8 +125,14 @@ func (r *caRoots) tlsConfig() *tls.Config {
 }
 
 func secrets(s *identity.SVID) []*config.Secret {
-	return []*config.Secret{
+	out := []*config.Secret{
 		{Name: nodemeta.CertificateSecret, SVID: &x509svid.SVID{ID: s.ID, Certificates: s.Chain, PrivateKey: s.Key}},
 		{Name: nodemeta.RootSecret, Roots: s.Bundle},
 	}
+	// Federated trust domains' bundles go where TLS looks them up: under
+	// the trust domain's SPIFFE ID, as with the Workload API.
+	for _, td := range slices.Sorted(maps.Keys(s.Federated)) {
+		out = append(out, &config.Secret{Name: "spiffe://" + td, Roots: s.Federated[td]})
+	}
+	return out
 }

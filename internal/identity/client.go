@@ -23,6 +23,8 @@ type SVID struct {
 	Chain  []*x509.Certificate
 	Key    *ecdsa.PrivateKey
 	Bundle []*x509.Certificate
+	// Federated are the bundles of federated trust domains, by name.
+	Federated map[string][]*x509.Certificate
 }
 
 // NotAfter is when the certificate expires.
@@ -127,7 +129,21 @@ func parseResponse(resp *capb.SignResponse, key *ecdsa.PrivateKey) (*SVID, error
 	if err != nil {
 		return nil, fmt.Errorf("the CA answered with SPIFFE ID %q: %w", resp.GetSpiffeId(), err)
 	}
-	return &SVID{ID: id, Chain: chain, Key: key, Bundle: bundle}, nil
+	svid := &SVID{ID: id, Chain: chain, Key: key, Bundle: bundle}
+	for td, b := range resp.GetFederatedBundles() {
+		if _, err := spiffeid.TrustDomainFromString(td); err != nil || td == id.TrustDomain().Name() {
+			return nil, fmt.Errorf("the CA sent a federated bundle for %q, which is not a peer trust domain", td)
+		}
+		roots, err := parse(b.GetRoots())
+		if err != nil {
+			return nil, fmt.Errorf("the federated bundle of %s: %w", td, err)
+		}
+		if svid.Federated == nil {
+			svid.Federated = map[string][]*x509.Certificate{}
+		}
+		svid.Federated[td] = roots
+	}
+	return svid, nil
 }
 
 // Run obtains a certificate, hands it to use, and renews it at half life

@@ -38,6 +38,8 @@ type fixture struct {
 	server  *Server
 	logs    *syncBuffer
 	ttl     atomic.Int64
+	// federated is what the CA sends as peers' bundles.
+	federated atomic.Pointer[map[string][]*x509.Certificate]
 }
 
 type syncBuffer struct {
@@ -70,6 +72,12 @@ func startCA(t *testing.T) *fixture {
 	f.server = NewServer(ServerConfig{
 		CA: func() *CA { return ca }, Authenticator: &JoinTokens{Key: key, TrustDomain: td},
 		TTL: func() time.Duration { return time.Duration(f.ttl.Load()) },
+		Federated: func() map[string][]*x509.Certificate {
+			if m := f.federated.Load(); m != nil {
+				return *m
+			}
+			return nil
+		},
 		Log: slog.New(slog.NewTextHandler(f.logs, nil)), Registerer: prometheus.NewRegistry(),
 	})
 	serving := &ServingCertificates{CA: func() *CA { return ca }, Hosts: []string{"127.0.0.1"}}
@@ -131,6 +139,25 @@ func TestIssuance(t *testing.T) {
 	}
 	if got := testutil.ToFloat64(f.server.issued.WithLabelValues("issued")); got != 1 {
 		t.Errorf("issued counter %v", got)
+	}
+}
+
+// Workloads receive the bundles of federated trust domains with their
+// certificate, and nothing for their own domain twice.
+func TestIssuanceCarriesFederatedBundles(t *testing.T) {
+	f := startCA(t)
+	west, _, err := NewRoot(spiffeid.RequireTrustDomainFromString("west.example"), time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.federated.Store(&map[string][]*x509.Certificate{"west.example": {west}, "east.example": f.ca.Roots()})
+	tok := f.token(t, "spiffe://east.example/ns/shop/sa/reviews")
+	svid, err := f.client(func() (string, error) { return tok, nil }).Fetch(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(svid.Federated) != 1 || len(svid.Federated["west.example"]) != 1 || !svid.Federated["west.example"][0].Equal(west) {
+		t.Fatalf("federated bundles %v, want west.example's root only", svid.Federated)
 	}
 }
 

@@ -31,6 +31,9 @@ type ServerConfig struct {
 	Authenticator Authenticator
 	// TTL returns the workload certificate lifetime in effect.
 	TTL func() time.Duration
+	// Federated returns the bundles of federated trust domains, by trust
+	// domain name, sent with every certificate; nil for none.
+	Federated func() map[string][]*x509.Certificate
 	// Now is the clock. Default: time.Now.
 	Now        func() time.Time
 	Log        *slog.Logger
@@ -85,7 +88,19 @@ func (s *Server) Sign(ctx context.Context, req *capb.SignRequest) (*capb.SignRes
 	}
 	s.issued.WithLabelValues("issued").Inc()
 	s.cfg.Log.Debug("issued a certificate", "identity", id.String(), "notAfter", chain[0].NotAfter)
-	return &capb.SignResponse{CertChain: raw(chain), TrustBundle: raw(ca.Roots()), SpiffeId: id.String()}, nil
+	resp := &capb.SignResponse{CertChain: raw(chain), TrustBundle: raw(ca.Roots()), SpiffeId: id.String()}
+	if s.cfg.Federated != nil {
+		for td, roots := range s.cfg.Federated() {
+			if td == ca.TrustDomain().Name() || len(roots) == 0 {
+				continue
+			}
+			if resp.FederatedBundles == nil {
+				resp.FederatedBundles = map[string]*capb.Bundle{}
+			}
+			resp.FederatedBundles[td] = &capb.Bundle{Roots: raw(roots)}
+		}
+	}
+	return resp, nil
 }
 
 func raw(certs []*x509.Certificate) [][]byte {

@@ -88,9 +88,13 @@ type SignResponse struct {
 	// rotation.
 	TrustBundle [][]byte `protobuf:"bytes,2,rep,name=trust_bundle,json=trustBundle,proto3" json:"trust_bundle,omitempty"`
 	// The SPIFFE ID the certificate carries.
-	SpiffeId      string `protobuf:"bytes,3,opt,name=spiffe_id,json=spiffeId,proto3" json:"spiffe_id,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	SpiffeId string `protobuf:"bytes,3,opt,name=spiffe_id,json=spiffeId,proto3" json:"spiffe_id,omitempty"`
+	// The bundles of federated trust domains (peer clusters), by trust
+	// domain name: the workload accepts peers of those domains when their
+	// certificates chain to them.
+	FederatedBundles map[string]*Bundle `protobuf:"bytes,4,rep,name=federated_bundles,json=federatedBundles,proto3" json:"federated_bundles,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
 }
 
 func (x *SignResponse) Reset() {
@@ -144,6 +148,58 @@ func (x *SignResponse) GetSpiffeId() string {
 	return ""
 }
 
+func (x *SignResponse) GetFederatedBundles() map[string]*Bundle {
+	if x != nil {
+		return x.FederatedBundles
+	}
+	return nil
+}
+
+// Bundle is a trust domain's DER root certificates.
+type Bundle struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Roots         [][]byte               `protobuf:"bytes,1,rep,name=roots,proto3" json:"roots,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Bundle) Reset() {
+	*x = Bundle{}
+	mi := &file_internal_identity_capb_ca_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Bundle) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Bundle) ProtoMessage() {}
+
+func (x *Bundle) ProtoReflect() protoreflect.Message {
+	mi := &file_internal_identity_capb_ca_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Bundle.ProtoReflect.Descriptor instead.
+func (*Bundle) Descriptor() ([]byte, []int) {
+	return file_internal_identity_capb_ca_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *Bundle) GetRoots() [][]byte {
+	if x != nil {
+		return x.Roots
+	}
+	return nil
+}
+
 var File_internal_identity_capb_ca_proto protoreflect.FileDescriptor
 
 const file_internal_identity_capb_ca_proto_rawDesc = "" +
@@ -153,12 +209,18 @@ const file_internal_identity_capb_ca_proto_rawDesc = "" +
 	"\x03csr\x18\x01 \x01(\fR\x03csr\x12\x1e\n" +
 	"\n" +
 	"credential\x18\x02 \x01(\tR\n" +
-	"credential\"m\n" +
+	"credential\"\xa7\x02\n" +
 	"\fSignResponse\x12\x1d\n" +
 	"\n" +
 	"cert_chain\x18\x01 \x03(\fR\tcertChain\x12!\n" +
 	"\ftrust_bundle\x18\x02 \x03(\fR\vtrustBundle\x12\x1b\n" +
-	"\tspiffe_id\x18\x03 \x01(\tR\bspiffeId2M\n" +
+	"\tspiffe_id\x18\x03 \x01(\tR\bspiffeId\x12]\n" +
+	"\x11federated_bundles\x18\x04 \x03(\v20.plexus.ca.v1.SignResponse.FederatedBundlesEntryR\x10federatedBundles\x1aY\n" +
+	"\x15FederatedBundlesEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12*\n" +
+	"\x05value\x18\x02 \x01(\v2\x14.plexus.ca.v1.BundleR\x05value:\x028\x01\"\x1e\n" +
+	"\x06Bundle\x12\x14\n" +
+	"\x05roots\x18\x01 \x03(\fR\x05roots2M\n" +
 	"\fCertificates\x12=\n" +
 	"\x04Sign\x12\x19.plexus.ca.v1.SignRequest\x1a\x1a.plexus.ca.v1.SignResponseB6Z4github.com/plexus-mesh/plexus/internal/identity/capbb\x06proto3"
 
@@ -174,19 +236,23 @@ func file_internal_identity_capb_ca_proto_rawDescGZIP() []byte {
 	return file_internal_identity_capb_ca_proto_rawDescData
 }
 
-var file_internal_identity_capb_ca_proto_msgTypes = make([]protoimpl.MessageInfo, 2)
+var file_internal_identity_capb_ca_proto_msgTypes = make([]protoimpl.MessageInfo, 4)
 var file_internal_identity_capb_ca_proto_goTypes = []any{
 	(*SignRequest)(nil),  // 0: plexus.ca.v1.SignRequest
 	(*SignResponse)(nil), // 1: plexus.ca.v1.SignResponse
+	(*Bundle)(nil),       // 2: plexus.ca.v1.Bundle
+	nil,                  // 3: plexus.ca.v1.SignResponse.FederatedBundlesEntry
 }
 var file_internal_identity_capb_ca_proto_depIdxs = []int32{
-	0, // 0: plexus.ca.v1.Certificates.Sign:input_type -> plexus.ca.v1.SignRequest
-	1, // 1: plexus.ca.v1.Certificates.Sign:output_type -> plexus.ca.v1.SignResponse
-	1, // [1:2] is the sub-list for method output_type
-	0, // [0:1] is the sub-list for method input_type
-	0, // [0:0] is the sub-list for extension type_name
-	0, // [0:0] is the sub-list for extension extendee
-	0, // [0:0] is the sub-list for field type_name
+	3, // 0: plexus.ca.v1.SignResponse.federated_bundles:type_name -> plexus.ca.v1.SignResponse.FederatedBundlesEntry
+	2, // 1: plexus.ca.v1.SignResponse.FederatedBundlesEntry.value:type_name -> plexus.ca.v1.Bundle
+	0, // 2: plexus.ca.v1.Certificates.Sign:input_type -> plexus.ca.v1.SignRequest
+	1, // 3: plexus.ca.v1.Certificates.Sign:output_type -> plexus.ca.v1.SignResponse
+	3, // [3:4] is the sub-list for method output_type
+	2, // [2:3] is the sub-list for method input_type
+	2, // [2:2] is the sub-list for extension type_name
+	2, // [2:2] is the sub-list for extension extendee
+	0, // [0:2] is the sub-list for field type_name
 }
 
 func init() { file_internal_identity_capb_ca_proto_init() }
@@ -200,7 +266,7 @@ func file_internal_identity_capb_ca_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_internal_identity_capb_ca_proto_rawDesc), len(file_internal_identity_capb_ca_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   2,
+			NumMessages:   4,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
