@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -27,6 +28,8 @@ type caServer struct {
 	hosts     []string
 	log       *slog.Logger
 	reg       prometheus.Registerer
+	// federated are the peers' bundles sent with certificates; nil for none.
+	federated func() map[string][]*x509.Certificate
 }
 
 // NeedLeaderElection is false: every replica issues certificates.
@@ -40,7 +43,7 @@ func (c *caServer) Start(ctx context.Context) error {
 	serving := &identity.ServingCertificates{CA: c.authority.CA, Hosts: c.hosts}
 	g := grpc.NewServer(grpc.Creds(credentials.NewTLS(&tls.Config{GetCertificate: serving.GetCertificate, MinVersion: tls.VersionTLS12})))
 	capb.RegisterCertificatesServer(g, identity.NewServer(identity.ServerConfig{
-		CA: c.authority.CA, TTL: c.authority.TTL, Authenticator: c.authn, Log: c.log, Registerer: c.reg,
+		CA: c.authority.CA, TTL: c.authority.TTL, Authenticator: c.authn, Log: c.log, Registerer: c.reg, Federated: c.federated,
 	}))
 	go func() {
 		<-ctx.Done()

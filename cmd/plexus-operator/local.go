@@ -34,9 +34,13 @@ func runLocal(ctx context.Context, dir string, cfg config, log *slog.Logger) err
 	}
 	authority := identity.NewAuthority(identity.FileStore{Dir: caDir}, nil)
 	go authority.Run(ctx, rotationCheckInterval, func(err error) { log.Error("certificate authority", "error", err) })
-	provider = local.New(local.Config{Dir: dir, Proxies: server.ProxyMetadata, Publisher: publishers{followMesh{authority: authority, log: log}, server}, Log: log})
+	fed := &localFederation{cfg: cfg, authority: authority, log: log.With("component", "federation"), refresh: func() { provider.ProxiesChanged() }}
+	provider = local.New(local.Config{
+		Dir: dir, Proxies: server.ProxyMetadata, Imports: fed.imports, Loaded: func(l *local.Loaded) { fed.loaded(ctx, l) },
+		Publisher: publishers{followMesh{authority: authority, log: log}, server, fed}, Log: log,
+	})
 	ca := &caServer{authority: authority, authn: localJoinTokens{dir: caDir, authority: authority}, addr: cfg.CAAddr,
-		hosts: []string{"127.0.0.1", "localhost"}, log: log.With("component", "ca"), reg: reg}
+		hosts: []string{"127.0.0.1", "localhost"}, log: log.With("component", "ca"), reg: reg, federated: fed.federated}
 
 	ln, err := listenGRPC(ctx, cfg.XDSAddr)
 	if err != nil {

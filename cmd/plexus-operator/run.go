@@ -61,6 +61,12 @@ type config struct {
 	// CAHosts are more names the certificate service's TLS certificate
 	// carries, besides plexus-operator.<namespace>.svc.
 	CAHosts []string
+	// FederationAddr serves the federation API to peers' operators, and
+	// BundleAddr the SPIFFE bundle endpoint; "" turns them off.
+	FederationAddr, BundleAddr string
+	// AdvertiseGateways are this cluster's east-west gateway addresses,
+	// sent to peers with the exports.
+	AdvertiseGateways []string
 	// CADir keeps the CA's root and key in local mode. Unset: .ca in the
 	// configuration directory.
 	CADir string
@@ -87,6 +93,9 @@ func (c *config) bindFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&c.LeaderElectionNamespace, "leader-election-namespace", c.LeaderElectionNamespace, "namespace of the leader election Lease (default: the operator's namespace)")
 	fs.StringVar(&c.CAAddr, "ca-address", c.CAAddr, "address to serve the certificate service (gRPC over TLS) to proxies on: host:port, or unix:///path")
 	fs.StringSliceVar(&c.CAHosts, "ca-hosts", c.CAHosts, "more host names or IPs in the certificate service's TLS certificate, for proxies that reach it by another name")
+	fs.StringVar(&c.FederationAddr, "federation-address", c.FederationAddr, "address to serve the federation API (gRPC, mTLS) to peers' operators on; empty: off")
+	fs.StringVar(&c.BundleAddr, "bundle-address", c.BundleAddr, "address to serve this trust domain's SPIFFE bundle endpoint (https_spiffe, path /bundle) on; empty: off")
+	fs.StringSliceVar(&c.AdvertiseGateways, "advertise-gateway", nil, "this cluster's east-west gateway address (IP:port) sent to peers with the exports; repeat for several")
 	fs.StringVar(&c.CADir, "ca-dir", c.CADir, "local mode: directory keeping the CA's root, key and join token key (default: .ca in the --local directory)")
 	fs.StringVar(&c.Namespace, "namespace", c.Namespace, "the operator's namespace: it keeps its Secrets there and never injects its pods (in a pod, set it from the downward API)")
 	fs.IntVar(&c.Injector.Port, "webhook-port", c.Injector.Port, "port of the sidecar injection webhook; 0 turns injection off")

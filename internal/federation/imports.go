@@ -19,9 +19,12 @@ func Imports(set *fedpb.ExportSet, peer Peer) ([]*model.Import, error) {
 		return nil, fmt.Errorf("the peer sent the exports of cluster %q, trust domain %q; its MeshPeer says cluster %q, trust domain %q",
 			set.GetCluster(), set.GetTrustDomain(), peer.Cluster, peer.TrustDomain.Name())
 	}
-	var gateways []netip.AddrPort
+	gateways := peer.Gateways
 	var errs []error
 	for _, g := range set.GetGateways() {
+		if len(peer.Gateways) > 0 {
+			break // the MeshPeer's addresses win
+		}
 		ap, err := netip.ParseAddrPort(g)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("gateway %q is not an IP:port", g))

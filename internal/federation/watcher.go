@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"sync"
 	"time"
 
@@ -24,6 +25,9 @@ type Peer struct {
 	Endpoint string
 	// Staleness is how long its imports are kept while it is unreachable.
 	Staleness time.Duration
+	// Gateways are its east-west gateways as the MeshPeer declares them;
+	// they take precedence over the addresses the peer advertises.
+	Gateways []netip.AddrPort
 }
 
 // PeerStatus is what a Watcher knows of its peer.

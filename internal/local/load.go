@@ -17,6 +17,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/serializer"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	gwapiv1 "sigs.k8s.io/gateway-api/apis/v1"
+	mcsv1a1 "sigs.k8s.io/mcs-api/pkg/apis/v1alpha1"
 
 	meshv1 "github.com/plexus-mesh/plexus/api/v1alpha1"
 	"github.com/plexus-mesh/plexus/internal/model"
@@ -30,17 +31,62 @@ import (
 // metadata), TrafficPolicies, HTTPRoutes and GRPCRoutes. The connected
 // proxies are the endpoints, as pods would be.
 func Load(dir string, proxies map[string]nodemeta.Metadata) (*model.Mesh, error) {
+	l, err := LoadAll(dir, Inputs{Proxies: proxies})
+	if err != nil {
+		return nil, err
+	}
+	return l.Mesh, nil
+}
+
+// Inputs are what a local mesh is built from besides its files.
+type Inputs struct {
+	// Proxies are the connected proxies' metadata by node ID.
+	Proxies map[string]nodemeta.Metadata
+	// Imports are the services peers export, from federation.
+	Imports []*model.Import
+}
+
+// Loaded is a local mesh and the peers its files declare, with the
+// Secrets that hold their trust bundles.
+type Loaded struct {
+	Mesh    *model.Mesh
+	Peers   []*meshv1.MeshPeer
+	Secrets map[model.NamespacedName]*corev1.Secret
+}
+
+// SecretValue is a key of a Secret in the files, from data or stringData.
+func (l *Loaded) SecretValue(namespace, name, key string) ([]byte, error) {
+	s := l.Secrets[model.NamespacedName{Namespace: namespace, Name: name}]
+	if s == nil {
+		return nil, fmt.Errorf("no Secret %s/%s in the configuration", namespace, name)
+	}
+	if v, ok := s.Data[key]; ok {
+		return v, nil
+	}
+	if v, ok := s.StringData[key]; ok {
+		return []byte(v), nil
+	}
+	return nil, fmt.Errorf("the Secret %s/%s has no key %q", namespace, name, key)
+}
+
+// LoadAll is Load with the peers' imports folded in, and the MeshPeers
+// and ServiceExports of the files: an exported Service is reachable from
+// peers through the east-west gateway.
+func LoadAll(dir string, in Inputs) (*Loaded, error) {
 	objs, err := readDir(dir)
 	if err != nil {
 		return nil, err
 	}
 	var (
-		mesh   *meshv1.Mesh
-		svcs   []corev1.Service
-		routes []*model.Route
-		tps    []*model.TrafficPolicy
-		aps    []*model.AuthorizationPolicy
-		errs   []error
+		mesh    *meshv1.Mesh
+		svcs    []corev1.Service
+		routes  []*model.Route
+		tps     []*model.TrafficPolicy
+		aps     []*model.AuthorizationPolicy
+		peers   []*meshv1.MeshPeer
+		exports = map[model.NamespacedName]bool{}
+		secrets = map[model.NamespacedName]*corev1.Secret{}
+		errs    []error
 	)
 	for _, o := range objs {
 		switch v := o.obj.(type) {
@@ -81,8 +127,16 @@ func Load(dir string, proxies map[string]nodemeta.Metadata) (*model.Mesh, error)
 			if r != nil {
 				routes = append(routes, r)
 			}
+		case *mcsv1a1.ServiceExport:
+			defaultNamespace(v)
+			exports[model.NamespacedName{Namespace: v.Namespace, Name: v.Name}] = true
+		case *meshv1.MeshPeer:
+			peers = append(peers, v)
+		case *corev1.Secret:
+			defaultNamespace(v)
+			secrets[model.NamespacedName{Namespace: v.Namespace, Name: v.Name}] = v
 		default:
-			errs = append(errs, fmt.Errorf("%s: %T is not used in local mode: use Mesh, Service, TrafficPolicy, AuthorizationPolicy, HTTPRoute or GRPCRoute", o.file, o.obj))
+			errs = append(errs, fmt.Errorf("%s: %T is not used in local mode: use Mesh, Service, ServiceExport, MeshPeer (with its bundle's Secret), TrafficPolicy, AuthorizationPolicy, HTTPRoute or GRPCRoute", o.file, o.obj))
 		}
 	}
 	if mesh == nil {
@@ -95,15 +149,30 @@ func Load(dir string, proxies map[string]nodemeta.Metadata) (*model.Mesh, error)
 	if err != nil {
 		return nil, err
 	}
-	pods, slices := fromProxies(svcs, proxies)
+	pods, slices := fromProxies(svcs, in.Proxies)
 	cluster := kube.Cluster{Name: settings.ClusterName, TrustDomain: settings.TrustDomain}
 	services := kube.Services(cluster, svcs, slices, pods)
+	for key := range exports {
+		found := false
+		for _, svc := range services {
+			if svc.Key == key {
+				svc.Exported, found = true, true
+			}
+		}
+		if !found {
+			errs = append(errs, fmt.Errorf("ServiceExport %s: no Service %s in the configuration: add it, or remove the export", key, key))
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
 	m := &model.Mesh{
 		Settings: settings, Services: services, Workloads: kube.Workloads(pods, services),
-		Routes: routes, TrafficPolicies: tps, AuthorizationPolicies: aps,
+		Routes: routes, TrafficPolicies: tps, AuthorizationPolicies: aps, Imports: in.Imports,
 	}
+	m.ApplyImports()
 	m.Sort()
-	return m, m.Validate()
+	return &Loaded{Mesh: m, Peers: peers, Secrets: secrets}, m.Validate()
 }
 
 type fileObject struct {
@@ -114,7 +183,7 @@ type fileObject struct {
 // readDir decodes every .yaml/.yml file in dir, in name order.
 func readDir(dir string) ([]fileObject, error) {
 	scheme := runtime.NewScheme()
-	for _, add := range []func(*runtime.Scheme) error{clientgoscheme.AddToScheme, meshv1.AddToScheme, gwapiv1.Install} {
+	for _, add := range []func(*runtime.Scheme) error{clientgoscheme.AddToScheme, meshv1.AddToScheme, gwapiv1.Install, mcsv1a1.Install} {
 		if err := add(scheme); err != nil {
 			return nil, err
 		}

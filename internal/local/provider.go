@@ -26,9 +26,14 @@ type Config struct {
 	// Interval is how often Dir is checked for changes. Default: 1s.
 	Interval time.Duration
 	// Proxies returns the connected proxies' metadata by node ID.
-	Proxies   func() map[string]nodemeta.Metadata
+	Proxies func() map[string]nodemeta.Metadata
+	// Imports returns the services peers export now; nil for none.
+	Imports   func() []*model.Import
 	Publisher Publisher
-	Log       *slog.Logger
+	// Loaded, when set, receives every configuration that loads (its
+	// MeshPeers and Secrets drive federation).
+	Loaded func(*Loaded)
+	Log    *slog.Logger
 }
 
 // Provider publishes the mesh built from a directory and the connected
@@ -48,7 +53,7 @@ func New(cfg Config) *Provider {
 }
 
 // ProxiesChanged asks for a rebuild; the ADS server calls it when proxies
-// come and go.
+// come and go, and federation when imports change.
 func (p *Provider) ProxiesChanged() {
 	select {
 	case p.changed <- struct{}{}:
@@ -59,11 +64,9 @@ func (p *Provider) ProxiesChanged() {
 // Run loads the directory, failing if it cannot at start, then follows
 // changes until ctx ends.
 func (p *Provider) Run(ctx context.Context) error {
-	m, err := Load(p.cfg.Dir, p.cfg.Proxies())
-	if err != nil {
+	if err := p.load(); err != nil {
 		return err
 	}
-	p.cfg.Publisher.Update(m)
 	sig := signature(p.cfg.Dir)
 	tick := time.NewTicker(p.cfg.Interval)
 	defer tick.Stop()
@@ -79,13 +82,26 @@ func (p *Provider) Run(ctx context.Context) error {
 			sig = next
 		case <-p.changed:
 		}
-		m, err := Load(p.cfg.Dir, p.cfg.Proxies())
-		if err != nil {
+		if err := p.load(); err != nil {
 			p.cfg.Log.Error("mesh configuration not applied; the last good one stays in effect", "dir", p.cfg.Dir, "error", err)
-			continue
 		}
-		p.cfg.Publisher.Update(m)
 	}
+}
+
+func (p *Provider) load() error {
+	in := Inputs{Proxies: p.cfg.Proxies()}
+	if p.cfg.Imports != nil {
+		in.Imports = p.cfg.Imports()
+	}
+	l, err := LoadAll(p.cfg.Dir, in)
+	if err != nil {
+		return err
+	}
+	if p.cfg.Loaded != nil {
+		p.cfg.Loaded(l)
+	}
+	p.cfg.Publisher.Update(l.Mesh)
+	return nil
 }
 
 // signature changes when any file in dir is added, removed or modified.

@@ -70,6 +70,9 @@ type Settings struct {
 	NamespaceMTLS map[string]MTLSMode `json:"namespaceMTLS,omitempty"`
 	// Traffic is the resilience every service gets by default.
 	Traffic Traffic `json:"traffic"`
+	// EastWestPort is where the east-west gateway takes peers'
+	// connections; 0 means 15443.
+	EastWestPort uint32 `json:"eastWestPort,omitempty"`
 	// CertificateTTL is the lifetime of workload certificates the
 	// built-in CA issues; 0 means the default, 24h.
 	CertificateTTL time.Duration `json:"certificateTTL,omitempty"`

@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"io"
@@ -30,6 +31,8 @@ type meshLab struct {
 	proxies map[string]*exec.Cmd
 	// failing makes the reviews apps answer 503.
 	failing atomic.Bool
+	// cluster is the Mesh's clusterName; "" means e2e.
+	cluster string
 }
 
 const proxyUID = 1337
@@ -41,20 +44,7 @@ const statusPort = 15020
 func newMeshLab(t *testing.T) *meshLab {
 	t.Helper()
 	netlab.Skip(t)
-	dir, err := os.MkdirTemp("", "plexus-e2e-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	// The proxies run as their own user and must reach the sockets and
-	// read their credentials here.
-	if err := os.Chmod(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = os.RemoveAll(dir) })
-	m := &meshLab{
-		lab: netlab.New(t), dir: dir, proxies: map[string]*exec.Cmd{},
-		xds: "unix://" + filepath.Join(dir, "xds.sock"), ca: "unix://" + filepath.Join(dir, "ca.sock"),
-	}
+	m := newPlane(t, netlab.New(t))
 	m.client = m.lab.Pod(t, "client")
 	for i := range 2 {
 		pod := m.lab.Pod(t, fmt.Sprintf("reviews%d", i+1))
@@ -67,6 +57,26 @@ func newMeshLab(t *testing.T) *meshLab {
 		}
 	})
 	return m
+}
+
+// newPlane is a control plane's directory and sockets in lab, without pods:
+// several planes can share a lab as clusters on one network.
+func newPlane(t *testing.T, lab *netlab.Lab) *meshLab {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "plexus-e2e-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The proxies run as their own user and must reach the sockets and
+	// read their credentials here.
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = os.RemoveAll(dir) })
+	return &meshLab{
+		lab: lab, dir: dir, proxies: map[string]*exec.Cmd{},
+		xds: "unix://" + filepath.Join(dir, "xds.sock"), ca: "unix://" + filepath.Join(dir, "ca.sock"),
+	}
 }
 
 // serveApp runs the application of a reviews pod: it answers with its
@@ -128,7 +138,7 @@ func (m *meshLab) startProxy(t *testing.T, s proxySpec) {
 	}
 	t.Cleanup(func() { _ = logFile.Close() })
 	args := []string{"sidecar", "--xds-address", m.xds, "--node-id", s.node,
-		"--workload", s.workload, "--namespace", "shop", "--service-account", s.sa, "--cluster", "e2e", "--ip", s.pod.IP,
+		"--workload", s.workload, "--namespace", "shop", "--service-account", s.sa, "--cluster", cmp.Or(m.cluster, "e2e"), "--ip", s.pod.IP,
 		"--ca-address", m.ca, "--ca-root-file", s.rootCA, "--credential-file", s.credential, "--log-level", "debug",
 		"--status-address", fmt.Sprintf(":%d", statusPort)}
 	if s.appPorts != "" {

@@ -81,19 +81,26 @@ func (l *localPlane) dropInstance(t *testing.T, i int) {
 // returns the plane, the mesh CA's root file and a join token minter.
 func startLocal(t *testing.T, m *meshLab, metricsAddr string) (cp *localPlane, rootFile string, token func(sa string) string) {
 	t.Helper()
+	return startOperator(t, m, localMesh, "e2e.example", "--metrics-bind-address", metricsAddr)
+}
+
+// startOperator is startLocal for a Mesh of trust domain td, with more
+// operator flags.
+func startOperator(t *testing.T, m *meshLab, mesh, td string, args ...string) (cp *localPlane, rootFile string, token func(sa string) string) {
+	t.Helper()
 	cp = &localPlane{m: m, dir: filepath.Join(m.dir, "config")}
 	if err := os.Mkdir(cp.dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	cp.apply(t, "mesh", localMesh)
+	cp.apply(t, "mesh", mesh)
 	caDir := filepath.Join(m.dir, "ca")
 	logFile, err := os.Create(filepath.Join(m.dir, "operator.log"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = logFile.Close() })
-	op := exec.CommandContext(context.Background(), bin.operator, "--local", cp.dir, "--xds-address", m.xds, "--ca-address", m.ca,
-		"--ca-dir", caDir, "--metrics-bind-address", metricsAddr)
+	op := exec.CommandContext(context.Background(), bin.operator, append([]string{"--local", cp.dir, "--xds-address", m.xds, "--ca-address", m.ca,
+		"--ca-dir", caDir}, args...)...)
 	op.Stdout, op.Stderr = logFile, logFile
 	m.lab.Node.Start(t, op, 0)
 	m.openSockets(t)
@@ -112,7 +119,7 @@ func startLocal(t *testing.T, m *meshLab, metricsAddr string) (cp *localPlane, r
 	}
 	rootFile = m.file(t, "root.pem", root)
 	token = func(sa string) string {
-		tok, err := identity.MintJoinToken(key, spiffeid.RequireFromString("spiffe://e2e.example/ns/shop/sa/"+sa), time.Hour, time.Now())
+		tok, err := identity.MintJoinToken(key, spiffeid.RequireFromString("spiffe://"+td+"/ns/shop/sa/"+sa), time.Hour, time.Now())
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -38,6 +38,9 @@ func Settings(mesh *meshv1.Mesh) (model.Settings, error) {
 	s.Traffic.Retries = Retries(tr.Retries, d.parse)
 	s.Traffic.OutlierDetection = outlier(tr.OutlierDetection, d.parse)
 	s.RootRotation = mesh.Annotations[AnnotationRotateRoot]
+	if gw := spec.Federation.EastWestGateway; gw != nil && gw.Port > 0 {
+		s.EastWestPort = uint32(gw.Port)
+	}
 	if b := spec.Identity.Builtin; b != nil && b.RootCASecretRef != nil {
 		s.RootCASecret = &model.NamespacedName{Namespace: b.RootCASecretRef.Namespace, Name: b.RootCASecretRef.Name}
 	}

@@ -11,7 +11,8 @@ import (
 )
 
 // Gateway builds an east-west gateway's resources (ADR 0005): one
-// listener on bindIP:EastWestPort ("" binds every address) with a filter
+// listener on bindIP and the Mesh's gateway port (EastWestPort by
+// default; "" binds every address) with a filter
 // chain per exported service port,
 // chosen by the TLS server name and proxying the still-encrypted
 // connection to the service's local sidecars. A connection naming anything
@@ -55,7 +56,7 @@ func Gateway(m *model.Mesh, bindIP string) *Resources {
 	}
 	r.Listeners = append(r.Listeners, &listenerv3.Listener{
 		Name:             EastWestListener,
-		Address:          build.Address(bindIP, EastWestPort),
+		Address:          build.Address(bindIP, eastWestPort(m)),
 		TrafficDirection: corev3.TrafficDirection_INBOUND,
 		FilterChains:     chains,
 	})
@@ -75,4 +76,12 @@ func gatewayEndpoints(m *model.Mesh, svc *model.Service, port model.ServicePort,
 		}
 	}
 	return loadAssignment(m, &local, port, name)
+}
+
+// eastWestPort is the Mesh's gateway port, EastWestPort unless set.
+func eastWestPort(m *model.Mesh) uint32 {
+	if m.Settings.EastWestPort != 0 {
+		return m.Settings.EastWestPort
+	}
+	return EastWestPort
 }

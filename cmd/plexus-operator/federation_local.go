@@ -1,0 +1,151 @@
+package main
+
+import (
+	"context"
+	"crypto/x509"
+	"errors"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+
+	"github.com/spiffe/go-spiffe/v2/spiffeid"
+
+	"github.com/plexus-mesh/plexus/internal/federation"
+	"github.com/plexus-mesh/plexus/internal/identity"
+	"github.com/plexus-mesh/plexus/internal/local"
+	"github.com/plexus-mesh/plexus/internal/model"
+)
+
+// localFederation runs federation in local mode: MeshPeers and the
+// Secrets with their initial bundles come from the configuration files.
+type localFederation struct {
+	cfg       config
+	authority *identity.Authority
+	log       *slog.Logger
+	// refresh rebuilds the mesh when imports change.
+	refresh func()
+
+	mu  sync.Mutex
+	mgr *federation.Manager
+}
+
+// loaded follows each configuration that loads: it starts federation
+// once the Mesh says who this cluster is, and applies the MeshPeers.
+func (f *localFederation) loaded(ctx context.Context, l *local.Loaded) {
+	mgr := f.manager(ctx, l.Mesh.Settings)
+	if mgr == nil {
+		return
+	}
+	var peers []federation.PeerConfig
+	for _, mp := range l.Peers {
+		ref := mp.Spec.TrustBundle.SecretRef
+		key := ref.Key
+		if key == "" {
+			key = "bundle.pem"
+		}
+		bundle, err := l.SecretValue(ref.Namespace, ref.Name, key)
+		if err != nil {
+			f.log.Error("MeshPeer not federated", "peer", mp.Name, "error", err)
+			continue
+		}
+		pc, err := federation.FromMeshPeer(mp, bundle)
+		if err != nil {
+			f.log.Error("MeshPeer not federated", "peer", mp.Name, "error", err)
+			continue
+		}
+		peers = append(peers, pc)
+	}
+	mgr.SetPeers(ctx, peers)
+	for name, st := range mgr.States() {
+		f.log.Debug("peer", "peer", name, "connected", st.Connected, "imports", len(st.Imports), "error", st.Err)
+	}
+}
+
+// manager starts federation the first time it is asked, for settings'
+// cluster and trust domain.
+func (f *localFederation) manager(ctx context.Context, s model.Settings) *federation.Manager {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.mgr != nil {
+		if f.mgr.Cluster != s.ClusterName || f.mgr.TrustDomain.Name() != s.TrustDomain {
+			f.log.Error("the Mesh's clusterName or trustDomain changed; federation keeps the first ones until the operator restarts")
+		}
+		return f.mgr
+	}
+	td, err := spiffeid.TrustDomainFromString(s.TrustDomain)
+	if err != nil {
+		f.log.Error("federation not started", "error", err)
+		return nil
+	}
+	m := &federation.Manager{Cluster: s.ClusterName, TrustDomain: td, Namespace: f.cfg.Namespace, CA: f.authority.CA, OnChange: f.refresh, Log: f.log}
+	m.Init()
+	go m.RunIdentity(ctx)
+	if f.cfg.FederationAddr != "" {
+		ln, err := listenGRPC(ctx, f.cfg.FederationAddr)
+		if err != nil {
+			f.log.Error("federation API not served (choose another --federation-address)", "address", f.cfg.FederationAddr, "error", err)
+		} else {
+			g := m.Server().GRPC(m.Trust())
+			go func() { <-ctx.Done(); g.Stop() }()
+			go func() { _ = g.Serve(ln) }()
+			f.log.Info("serving the federation API", "address", ln.Addr().String())
+		}
+	}
+	if f.cfg.BundleAddr != "" {
+		if err := serveBundle(ctx, m.Trust(), td, f.cfg.BundleAddr, f.log); err != nil {
+			f.log.Error("bundle endpoint not served (choose another --bundle-address)", "address", f.cfg.BundleAddr, "error", err)
+		}
+	}
+	f.mgr = m
+	return m
+}
+
+func serveBundle(ctx context.Context, trust *federation.Trust, td spiffeid.TrustDomain, addr string, log *slog.Logger) error {
+	srv, err := federation.BundleServer(trust, td)
+	if err != nil {
+		return err
+	}
+	ln, err := (&net.ListenConfig{}).Listen(ctx, "tcp", addr)
+	if err != nil {
+		return err
+	}
+	go func() { <-ctx.Done(); _ = srv.Close() }()
+	go func() {
+		if err := srv.ServeTLS(ln, "", ""); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error("bundle endpoint", "error", err)
+		}
+	}()
+	log.Info("serving the trust bundle endpoint", "address", ln.Addr().String(), "path", federation.BundlePath)
+	return nil
+}
+
+// Update publishes the mesh's exports to peers.
+func (f *localFederation) Update(m *model.Mesh) {
+	f.mu.Lock()
+	mgr := f.mgr
+	f.mu.Unlock()
+	if mgr != nil {
+		mgr.Publish(m, f.cfg.AdvertiseGateways)
+	}
+}
+
+func (f *localFederation) imports() []*model.Import {
+	f.mu.Lock()
+	mgr := f.mgr
+	f.mu.Unlock()
+	if mgr == nil {
+		return nil
+	}
+	return mgr.Imports()
+}
+
+func (f *localFederation) federated() map[string][]*x509.Certificate {
+	f.mu.Lock()
+	mgr := f.mgr
+	f.mu.Unlock()
+	if mgr == nil {
+		return nil
+	}
+	return mgr.Federated()
+}

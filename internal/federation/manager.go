@@ -1,0 +1,232 @@
+package federation
+
+import (
+	"context"
+	"crypto/x509"
+	"log/slog"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/spiffe/go-spiffe/v2/spiffeid"
+
+	"github.com/plexus-mesh/plexus/internal/identity"
+	"github.com/plexus-mesh/plexus/internal/model"
+)
+
+// PeerConfig is one peer as its MeshPeer declares it.
+type PeerConfig struct {
+	// Name of the MeshPeer.
+	Name string
+	Peer Peer
+	// InitialBundle is the peer's trust bundle from the MeshPeer's Secret,
+	// trusted until the bundle endpoint gives a newer one.
+	InitialBundle []*x509.Certificate
+	// Bundle is where to refresh it; nil keeps the initial bundle.
+	Bundle *BundlePeer
+}
+
+// PeerState is a peer's federation status, for MeshPeer status.
+type PeerState struct {
+	PeerStatus
+	Bundle BundleStatus
+}
+
+// Manager federates the mesh with its peers: it holds the operator's own
+// SVID (issued by its CA and renewed at half-life), serves exports,
+// watches each peer, refreshes each peer's bundle, and hands the imports
+// and federated bundles to the rest of the control plane.
+type Manager struct {
+	Cluster     string
+	TrustDomain spiffeid.TrustDomain
+	// Namespace the operator runs in: its SPIFFE ID is
+	// spiffe://<trust domain>/ns/<namespace>/sa/plexus-operator.
+	Namespace string
+	// CA is the mesh CA in effect, nil while there is none.
+	CA func() *identity.CA
+	// OnChange is called when imports, bundles or peer status change.
+	OnChange func()
+	Log      *slog.Logger
+
+	trust  *Trust
+	server *Server
+
+	mu    sync.Mutex
+	peers map[string]*peerRun
+}
+
+type peerRun struct {
+	cfg     PeerConfig
+	watcher *Watcher
+	bundles *BundleRefresher
+	cancel  context.CancelFunc
+	done    chan struct{}
+}
+
+// Init prepares the Manager; call it before anything else.
+func (m *Manager) Init() {
+	m.trust = NewTrust()
+	m.peers = map[string]*peerRun{}
+	m.server = NewServer(m.Log.With("component", "federation"), m.isPeer)
+}
+
+// Trust is the operator's identity for the federation API and the bundle
+// endpoint.
+func (m *Manager) Trust() *Trust { return m.trust }
+
+// Server is the federation API.
+func (m *Manager) Server() *Server { return m.server }
+
+func (m *Manager) isPeer(td spiffeid.TrustDomain) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, p := range m.peers {
+		if p.cfg.Peer.TrustDomain == td {
+			return true
+		}
+	}
+	return false
+}
+
+func (m *Manager) changed() {
+	if m.OnChange != nil {
+		m.OnChange()
+	}
+}
+
+// RunIdentity keeps the operator's own SVID current until ctx ends.
+func (m *Manager) RunIdentity(ctx context.Context) {
+	id := spiffeid.RequireFromPath(m.TrustDomain, "/ns/"+m.Namespace+"/sa/"+OperatorAccount)
+	for {
+		wait := 5 * time.Second
+		if ca := m.CA(); ca != nil {
+			svid, err := ca.SelfSVID(id, 24*time.Hour, time.Now())
+			if err != nil {
+				m.Log.Error("issuing the operator's own certificate", "error", err)
+			} else {
+				m.trust.SetSVID(svid)
+				wait = time.Until(svid.NotAfter()) / 2
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(wait):
+		}
+	}
+}
+
+// Publish makes mesh's exports what peers receive.
+func (m *Manager) Publish(mesh *model.Mesh, gateways []string) {
+	m.server.Update(ExportSet(mesh, gateways))
+}
+
+// SetPeers starts watching new peers, restarts changed ones and stops
+// removed ones. The goroutines end with ctx.
+func (m *Manager) SetPeers(ctx context.Context, peers []PeerConfig) {
+	m.mu.Lock()
+	want := map[string]PeerConfig{}
+	for _, p := range peers {
+		want[p.Name] = p
+	}
+	var stopped []*peerRun
+	for name, run := range m.peers {
+		if p, ok := want[name]; !ok || !samePeer(p, run.cfg) {
+			stopped = append(stopped, run)
+			delete(m.peers, name)
+		}
+	}
+	for name, p := range want {
+		if _, ok := m.peers[name]; ok {
+			continue
+		}
+		m.trust.SetBundle(p.Peer.TrustDomain, p.InitialBundle)
+		run := &peerRun{cfg: p, done: make(chan struct{})}
+		runCtx, cancel := context.WithCancel(ctx)
+		run.cancel = cancel
+		run.watcher = &Watcher{Peer: p.Peer, Self: m.Cluster, Identity: m.trust, OnChange: m.changed, Log: m.Log.With("peer", p.Name)}
+		if p.Bundle != nil {
+			run.bundles = &BundleRefresher{Peer: *p.Bundle, Trust: m.trust, OnChange: m.changed, Log: m.Log.With("peer", p.Name)}
+		}
+		m.peers[name] = run
+		go func() {
+			defer close(run.done)
+			var wg sync.WaitGroup
+			if run.bundles != nil {
+				wg.Add(1)
+				go func() { defer wg.Done(); run.bundles.Run(runCtx) }()
+			}
+			run.watcher.Run(runCtx)
+			wg.Wait()
+		}()
+	}
+	m.mu.Unlock()
+	for _, run := range stopped {
+		run.cancel()
+		<-run.done
+	}
+	if len(stopped) > 0 {
+		m.changed()
+	}
+}
+
+func samePeer(a, b PeerConfig) bool {
+	if a.Peer.Cluster != b.Peer.Cluster || a.Peer.TrustDomain != b.Peer.TrustDomain || a.Peer.Endpoint != b.Peer.Endpoint ||
+		a.Peer.Staleness != b.Peer.Staleness || len(a.Peer.Gateways) != len(b.Peer.Gateways) || (a.Bundle == nil) != (b.Bundle == nil) {
+		return false
+	}
+	for i := range a.Peer.Gateways {
+		if a.Peer.Gateways[i] != b.Peer.Gateways[i] {
+			return false
+		}
+	}
+	if a.Bundle != nil && *a.Bundle != *b.Bundle {
+		return false
+	}
+	return len(a.InitialBundle) == len(b.InitialBundle)
+}
+
+// Imports are every peer's current imports, in peer name order.
+func (m *Manager) Imports() []*model.Import {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	names := make([]string, 0, len(m.peers))
+	for n := range m.peers {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	var out []*model.Import
+	for _, n := range names {
+		out = append(out, m.peers[n].watcher.Status().Imports...)
+	}
+	return out
+}
+
+// Federated are the peers' trust bundles, by trust domain name, for
+// workload certificates.
+func (m *Manager) Federated() map[string][]*x509.Certificate {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := map[string][]*x509.Certificate{}
+	for _, p := range m.peers {
+		if roots := m.trust.Bundle(p.cfg.Peer.TrustDomain); len(roots) > 0 {
+			out[p.cfg.Peer.TrustDomain.Name()] = roots
+		}
+	}
+	return out
+}
+
+// States are the peers' statuses by MeshPeer name.
+func (m *Manager) States() map[string]PeerState {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := make(map[string]PeerState, len(m.peers))
+	for n, p := range m.peers {
+		st := PeerState{PeerStatus: p.watcher.Status()}
+		if p.bundles != nil {
+			st.Bundle = p.bundles.Status()
+		}
+		out[n] = st
+	}
+	return out
+}
