@@ -92,6 +92,27 @@ func (c *cluster) logSays(t *testing.T, want string) {
 	})
 }
 
+// logSaysAll waits until one line of the operator's log holds every want.
+func (c *cluster) logSaysAll(t *testing.T, want ...string) {
+	t.Helper()
+	testenv.Eventually(t, c.name+" operator logs "+strings.Join(want, " and "), func() error {
+		b, err := os.ReadFile(filepath.Join(c.dir, "operator.log"))
+		if err != nil {
+			return err
+		}
+	lines:
+		for _, line := range strings.Split(string(b), "\n") {
+			for _, w := range want {
+				if !strings.Contains(line, w) {
+					continue lines
+				}
+			}
+			return nil
+		}
+		return fmt.Errorf("no such line")
+	})
+}
+
 // startGateway runs west's east-west gateway in its own pod.
 func (c *cluster) startGateway(t *testing.T, pod *netlab.Pod) {
 	t.Helper()
@@ -194,4 +215,103 @@ func grepLines(text, substr string) string {
 		}
 	}
 	return strings.Join(out, "\n")
+}
+
+// TestThreeClustersFailoverAndTrust federates a with b and c, which both
+// run and export reviews: a's client is balanced across both peers'
+// gateways, and keeps being served by b, without a failed request, when
+// c's gateway stops. A fourth peer, d, whose MeshPeer in a holds the wrong
+// trust bundle, is refused: its exports never reach a.
+func TestThreeClustersFailoverAndTrust(t *testing.T) {
+	netlab.Skip(t)
+	lab := netlab.New(t)
+	a, b, c, d := startCluster(t, lab, "a", 15720), startCluster(t, lab, "b", 15730), startCluster(t, lab, "c", 15740), startCluster(t, lab, "d", 15750)
+	svc := func(name, ip string) string {
+		return fmt.Sprintf("apiVersion: v1\nkind: Service\nmetadata: {namespace: shop, name: %s}\nspec:\n  clusterIP: %s\n  clusterIPs: [%s]\n  selector: {app: %s}\n  ports: [{name: http, port: 8080, targetPort: 8080}]\n", name, ip, ip, name)
+	}
+	export := func(name string) string {
+		return "apiVersion: multicluster.x-k8s.io/v1alpha1\nkind: ServiceExport\nmetadata: {namespace: shop, name: " + name + "}\n"
+	}
+	a.cp.apply(t, "reviews", svc("reviews", "10.96.0.10"))
+	a.cp.apply(t, "ratings", svc("ratings", "10.96.0.11"))
+	gateways := map[*cluster]*netlab.Pod{}
+	for _, peer := range []*cluster{b, c} {
+		peer.cp.apply(t, "reviews", svc("reviews", "10.96.0.10"))
+		peer.cp.apply(t, "export", export("reviews"))
+		gateways[peer] = lab.Pod(t, peer.name+"-gw")
+		pod := lab.Pod(t, peer.name+"-reviews")
+		serveApp(t, pod, peer.name+"-reviews", &peer.failing)
+		a.peer(t, peer, gateways[peer].IP, nil)
+		peer.peer(t, a, "192.0.2.1", nil)
+		peer.logSays(t, "peer watching exports")
+		peer.startGateway(t, gateways[peer])
+		peer.startProxy(t, proxySpec{pod: pod, node: "reviews." + peer.name, workload: "reviews", sa: "reviews",
+			appPorts: "8080/http", labels: "app=reviews", rootCA: peer.root, credential: peer.token("reviews")})
+	}
+	// d exports ratings, but a holds b's root as d's bundle.
+	d.cp.apply(t, "ratings", svc("ratings", "10.96.0.11"))
+	d.cp.apply(t, "export", export("ratings"))
+	d.peer(t, a, "192.0.2.1", nil)
+	wrong, err := os.ReadFile(b.root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.peer(t, d, "192.0.2.4", wrong)
+	clientPod := lab.Pod(t, "a-client")
+	a.startProxy(t, proxySpec{pod: clientPod, node: "client.a", workload: "client", sa: "client",
+		labels: "app=client", rootCA: a.root, credential: a.token("client")})
+	client := clientPod.HTTPClient(t)
+
+	// Both peers serve: requests are spread across their gateways.
+	seen := map[string]int{}
+	testenv.Eventually(t, "a's client reaches reviews in b and in c", func() error {
+		code, body, err := get(client, "http://10.96.0.10:8080/")
+		if err != nil {
+			return err
+		}
+		if code != http.StatusOK {
+			return fmt.Errorf("status %d: %s", code, body)
+		}
+		seen[body]++
+		if seen["b-reviews"] == 0 || seen["c-reviews"] == 0 {
+			return fmt.Errorf("answered by %v", seen)
+		}
+		return nil
+	})
+	seen = map[string]int{}
+	for range 40 {
+		code, body, err := get(client, "http://10.96.0.10:8080/")
+		if err != nil || code != http.StatusOK {
+			t.Fatalf("call: %d %s %v", code, body, err)
+		}
+		seen[body]++
+	}
+	if seen["b-reviews"] < 10 || seen["c-reviews"] < 10 {
+		t.Errorf("40 calls answered %v: want both peers' gateways in rotation", seen)
+	}
+
+	// c's gateway stops: every request is still served, by b.
+	gw := c.proxies["gateway"]
+	if err := gw.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	_ = gw.Wait()
+	seen = map[string]int{}
+	for i := range 60 {
+		code, body, err := get(client, "http://10.96.0.10:8080/")
+		if err != nil || code != http.StatusOK {
+			t.Fatalf("call %d after c's gateway stopped: %d %s %v", i, code, body, err)
+		}
+		seen[body]++
+	}
+	if seen["b-reviews"] != 60 {
+		t.Errorf("after c's gateway stopped, answered by %v", seen)
+	}
+
+	// d was refused: a's operator could not verify it, and ratings, which
+	// only d exports, is not reachable from a.
+	a.logSaysAll(t, `"msg":"federation stream to peer failed"`, `"peer":"d"`, "x509: certificate signed by unknown authority")
+	if code, _, err := get(client, "http://10.96.0.11:8080/"); err == nil && code == http.StatusOK {
+		t.Error("ratings, exported by a peer a does not trust, was reachable")
+	}
 }
