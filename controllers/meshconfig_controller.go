@@ -12,9 +12,12 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+	"sigs.k8s.io/controller-runtime/pkg/source"
 	gwapiv1 "sigs.k8s.io/gateway-api/apis/v1"
+	mcsv1a1 "sigs.k8s.io/mcs-api/pkg/apis/v1alpha1"
 
 	meshv1 "github.com/plexus-mesh/plexus/api/v1alpha1"
 	"github.com/plexus-mesh/plexus/internal/model"
@@ -39,6 +42,15 @@ type MeshConfigReconciler struct {
 	Publisher Publisher
 	// GatewayAPI is set when the HTTPRoute and GRPCRoute CRDs are installed.
 	GatewayAPI bool
+	// MCS is set when the ServiceExport and ServiceImport CRDs are
+	// installed: exports are read and imports written.
+	MCS bool
+	// Imports returns the services peers export here (federation); nil
+	// for none.
+	Imports func() []*model.Import
+	// Trigger rebuilds the model when something outside the cluster
+	// changes (a peer's exports).
+	Trigger <-chan event.GenericEvent
 }
 
 // key is the single work item: any change rebuilds the whole model, and a
@@ -109,11 +121,21 @@ func (r *MeshConfigReconciler) Reconcile(ctx context.Context, _ ctrl.Request) (c
 			return ctrl.Result{}, err
 		}
 	}
+	if r.Imports != nil {
+		m.Imports = r.Imports()
+	}
+	if r.MCS {
+		errs = append(errs, r.applyExports(ctx, m))
+	}
+	m.ApplyImports()
 	m.Sort()
 	if err := m.Validate(); err != nil {
 		return ctrl.Result{}, fmt.Errorf("the mesh model is inconsistent, keeping the last one: %w", err)
 	}
 	r.Publisher.Update(m)
+	if r.MCS {
+		errs = append(errs, r.syncImports(ctx, m))
+	}
 	for _, rt := range m.Routes {
 		errs = append(errs, r.writeRouteStatus(ctx, routes[rt.Key], m.RouteStatus(rt)))
 	}
@@ -163,6 +185,12 @@ func (r *MeshConfigReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Watches(&corev1.Pod{}, all).
 		Watches(&meshv1.TrafficPolicy{}, all).
 		Watches(&meshv1.AuthorizationPolicy{}, all)
+	if r.MCS {
+		b = b.Watches(&mcsv1a1.ServiceExport{}, all)
+	}
+	if r.Trigger != nil {
+		b = b.WatchesRawSource(source.Channel(r.Trigger, all))
+	}
 	if r.GatewayAPI {
 		b = b.Watches(&gwapiv1.HTTPRoute{}, all).Watches(&gwapiv1.GRPCRoute{}, all)
 	}

@@ -220,13 +220,19 @@ func (r *MonitoringReconciler) syncDashboards(ctx context.Context, o monitoring.
 // apply server-side applies obj, owned by the Mesh.
 func (r *MonitoringReconciler) apply(ctx context.Context, obj client.Object, owner *metav1.OwnerReference) error {
 	obj.SetOwnerReferences([]metav1.OwnerReference{*owner})
+	return applyObject(ctx, r.Client, obj)
+}
+
+// applyObject server-side applies a typed object (with its TypeMeta set)
+// as the operator's field manager; its status is left alone.
+func applyObject(ctx context.Context, c client.Client, obj client.Object) error {
 	u, err := runtime.DefaultUnstructuredConverter.ToUnstructured(obj)
 	if err != nil {
 		return err
 	}
 	unstructured.RemoveNestedField(u, "metadata", "creationTimestamp")
 	unstructured.RemoveNestedField(u, "status")
-	return r.Client.Apply(ctx, client.ApplyConfigurationFromUnstructured(&unstructured.Unstructured{Object: u}), fieldOwner, client.ForceOwnership)
+	return c.Apply(ctx, client.ApplyConfigurationFromUnstructured(&unstructured.Unstructured{Object: u}), fieldOwner, client.ForceOwnership)
 }
 
 // deleteOurs removes obj if it exists and the operator made it.

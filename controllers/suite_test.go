@@ -12,6 +12,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/event"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"github.com/plexus-mesh/plexus/internal/model"
@@ -22,9 +23,33 @@ import (
 const monitoringNamespace = "plexus-monitoring"
 
 var (
-	env       *testenv.Env
-	published = &lastModel{}
+	env         *testenv.Env
+	published   = &lastModel{}
+	peerImports = newImports()
 )
+
+// imports stands in for federation: tests set what peers export.
+type imports struct {
+	mu      sync.Mutex
+	list    []*model.Import
+	trigger chan event.GenericEvent
+}
+
+func newImports() *imports { return &imports{trigger: make(chan event.GenericEvent, 1)} }
+
+func (i *imports) get() []*model.Import {
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	return i.list
+}
+
+// set replaces the peers' exports and rebuilds the model.
+func (i *imports) set(list ...*model.Import) {
+	i.mu.Lock()
+	i.list = list
+	i.mu.Unlock()
+	i.trigger <- event.GenericEvent{Object: &corev1.Namespace{}}
+}
 
 // lastModel records the last model the provider published.
 type lastModel struct {
@@ -51,7 +76,12 @@ func run(m *testing.M) int {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	if env, err = testenv.Start(gatewayCRDs); err != nil {
+	mcsCRDs, err := testenv.MCSCRDs()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	if env, err = testenv.Start(gatewayCRDs, mcsCRDs); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
@@ -95,7 +125,11 @@ func run(m *testing.M) int {
 		fmt.Fprintln(os.Stderr, "the Gateway API CRDs did not install")
 		return 1
 	}
-	if err := (&MeshConfigReconciler{Client: mgr.GetClient(), Publisher: published, GatewayAPI: true}).SetupWithManager(mgr); err != nil {
+	if !MCSInstalled(mgr.GetRESTMapper()) {
+		fmt.Fprintln(os.Stderr, "the MCS API CRDs did not install")
+		return 1
+	}
+	if err := (&MeshConfigReconciler{Client: mgr.GetClient(), Publisher: published, GatewayAPI: true, MCS: true, Imports: peerImports.get, Trigger: peerImports.trigger}).SetupWithManager(mgr); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}

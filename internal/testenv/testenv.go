@@ -14,6 +14,8 @@ import (
 	"path/filepath"
 	"strings"
 
+	mcsv1a1 "sigs.k8s.io/mcs-api/pkg/apis/v1alpha1"
+
 	monitoringv1 "github.com/prometheus-operator/prometheus-operator/pkg/apis/monitoring/v1"
 
 	"k8s.io/apimachinery/pkg/runtime"
@@ -67,6 +69,9 @@ func Start(extraCRDDirs ...string) (*Env, error) {
 	if err := monitoringv1.AddToScheme(scheme); err != nil {
 		return nil, err
 	}
+	if err := mcsv1a1.Install(scheme); err != nil {
+		return nil, err
+	}
 	env := &envtest.Environment{
 		CRDDirectoryPaths:     append([]string{filepath.Join(root, "config", "crd", "bases")}, extraCRDDirs...),
 		ErrorIfCRDPathMissing: true,
@@ -101,6 +106,30 @@ func GatewayAPICRDs() (string, error) {
 		return "", fmt.Errorf("finding the gateway-api module: %w", err)
 	}
 	return filepath.Join(strings.TrimSpace(string(out)), "config", "crd", "standard"), nil
+}
+
+// MCSCRDs returns the directory of the MCS API's ServiceExport and
+// ServiceImport CRDs in the module cache.
+func MCSCRDs() (string, error) {
+	dir, err := moduleDir("sigs.k8s.io/mcs-api")
+	if err != nil {
+		return "", err
+	}
+	return filepath.Join(dir, "config", "crd"), nil
+}
+
+func moduleDir(module string) (string, error) {
+	root, err := RepoRoot()
+	if err != nil {
+		return "", err
+	}
+	cmd := exec.CommandContext(context.Background(), "go", "list", "-m", "-f", "{{.Dir}}", module)
+	cmd.Dir = root
+	out, err := cmd.Output()
+	if err != nil {
+		return "", fmt.Errorf("finding the %s module: %w", module, err)
+	}
+	return strings.TrimSpace(string(out)), nil
 }
 
 // PrometheusOperatorCRDs returns the directory of the ServiceMonitor,
