@@ -134,6 +134,11 @@ func run(m *testing.M) int {
 		return 1
 	}
 	ctx, cancel := context.WithCancel(context.Background())
+	if err := (&MeshPeerReconciler{Client: mgr.GetClient(), Reader: mgr.GetAPIReader(), Ctx: ctx, Federation: testFederation.manager}).SetupWithManager(mgr); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		cancel()
+		return 1
+	}
 	done := make(chan error, 1)
 	go func() { done <- mgr.Start(ctx) }()
 	code := m.Run()

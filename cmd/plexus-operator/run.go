@@ -8,6 +8,8 @@ import (
 	"maps"
 	"net/http"
 
+	mcsv1a1 "sigs.k8s.io/mcs-api/pkg/apis/v1alpha1"
+
 	monitoringv1 "github.com/prometheus-operator/prometheus-operator/pkg/apis/monitoring/v1"
 
 	"github.com/go-logr/logr"
@@ -22,6 +24,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/apiutil"
+	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 	"sigs.k8s.io/controller-runtime/pkg/metrics/filters"
@@ -30,6 +33,7 @@ import (
 
 	meshv1 "github.com/plexus-mesh/plexus/api/v1alpha1"
 	"github.com/plexus-mesh/plexus/controllers"
+	"github.com/plexus-mesh/plexus/internal/federation"
 	"github.com/plexus-mesh/plexus/internal/identity"
 	"github.com/plexus-mesh/plexus/internal/identity/kube"
 	"github.com/plexus-mesh/plexus/internal/inject"
@@ -135,6 +139,9 @@ func run(ctx context.Context, restConfig *rest.Config, cfg config) error {
 	if err := monitoringv1.AddToScheme(scheme); err != nil {
 		return err
 	}
+	if err := mcsv1a1.Install(scheme); err != nil {
+		return err
+	}
 	if err := gwapiv1.Install(scheme); err != nil {
 		return err
 	}
@@ -205,15 +212,28 @@ func run(ctx context.Context, restConfig *rest.Config, cfg config) error {
 	upstream := func(ref model.NamespacedName) identity.UpstreamSource {
 		return kube.UpstreamFromSecret(mgr.GetAPIReader(), client.ObjectKey{Namespace: ref.Namespace, Name: ref.Name})
 	}
-	if err := addXDS(mgr, server, publishers{followMesh{authority: authority, log: slogger.With("component", "ca"), upstream: upstream}, server}, cfg.XDSAddr); err != nil {
+	refresh := make(chan event.GenericEvent, 1)
+	fed := &operatorFederation{cfg: cfg, authority: authority, log: slogger.With("component", "federation"), refresh: func() {
+		select {
+		case refresh <- event.GenericEvent{Object: &corev1.Namespace{}}:
+		default: // a rebuild is already queued
+		}
+	}}
+	if err := addXDS(mgr, server, publishers{followMesh{authority: authority, log: slogger.With("component", "ca"), upstream: upstream}, server, fed}, cfg.XDSAddr, fed, refresh); err != nil {
 		return err
+	}
+	if err := (&controllers.MeshPeerReconciler{
+		Client: mgr.GetClient(), Reader: mgr.GetAPIReader(), Ctx: ctx,
+		Federation: func(s model.Settings) *federation.Manager { return fed.manager(ctx, s) },
+	}).SetupWithManager(mgr); err != nil {
+		return fmt.Errorf("setting up the MeshPeer controller: %w", err)
 	}
 	if err := mgr.Add(caSyncer{authority: authority, log: slogger.With("component", "ca")}); err != nil {
 		return err
 	}
 	if err := mgr.Add(&caServer{
 		authority: authority, addr: cfg.CAAddr, hosts: append(cfg.serviceHosts("plexus-operator"), cfg.CAHosts...),
-		log: slogger.With("component", "ca"), reg: ctrlmetrics.Registry,
+		log: slogger.With("component", "ca"), reg: ctrlmetrics.Registry, federated: fed.federated,
 		authn: &kube.TokenReviews{Client: mgr.GetClient(), Audience: inject.TokenAudience, TrustDomain: func() (spiffeid.TrustDomain, bool) {
 			if ca := authority.CA(); ca != nil {
 				return ca.TrustDomain(), true

@@ -8,6 +8,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/keepalive"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 
 	"github.com/plexus-mesh/plexus/controllers"
@@ -17,12 +18,17 @@ import (
 // addXDS adds the xDS server and the Kubernetes provider that feeds it.
 // Every replica serves xDS (proxies may connect to any), so it runs
 // without leader election.
-func addXDS(mgr ctrl.Manager, server *ads.Server, publisher controllers.Publisher, addr string) error {
+func addXDS(mgr ctrl.Manager, server *ads.Server, publisher controllers.Publisher, addr string, fed *operatorFederation, refresh <-chan event.GenericEvent) error {
 	gateway := controllers.GatewayAPIInstalled(mgr.GetRESTMapper())
 	if !gateway {
 		ctrl.Log.Info("the Gateway API CRDs are not installed: HTTPRoutes and GRPCRoutes are ignored until they are")
 	}
-	if err := (&controllers.MeshConfigReconciler{Client: mgr.GetClient(), Publisher: publisher, GatewayAPI: gateway}).SetupWithManager(mgr); err != nil {
+	mcs := controllers.MCSInstalled(mgr.GetRESTMapper())
+	if !mcs {
+		ctrl.Log.Info("the MCS API CRDs (ServiceExport, ServiceImport) are not installed: nothing is exported, and imports get no ServiceImport")
+	}
+	r := &controllers.MeshConfigReconciler{Client: mgr.GetClient(), Publisher: publisher, GatewayAPI: gateway, MCS: mcs, Imports: fed.imports, Trigger: refresh}
+	if err := r.SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("setting up the mesh config controller: %w", err)
 	}
 	return mgr.Add(xdsRunnable{server: server, addr: addr})

@@ -17,9 +17,13 @@ import (
 	"github.com/plexus-mesh/plexus/internal/model"
 )
 
-// localFederation runs federation in local mode: MeshPeers and the
-// Secrets with their initial bundles come from the configuration files.
-type localFederation struct {
+// operatorFederation runs the mesh's federation with its peers: it starts
+// once the Mesh says who this cluster is, serves the federation API and
+// the bundle endpoint, publishes exports and hands imports and peers'
+// bundles to the provider and the CA. In local mode the MeshPeers come
+// from the configuration files (loaded); in Kubernetes the MeshPeer
+// controller drives it.
+type operatorFederation struct {
 	cfg       config
 	authority *identity.Authority
 	log       *slog.Logger
@@ -32,7 +36,7 @@ type localFederation struct {
 
 // loaded follows each configuration that loads: it starts federation
 // once the Mesh says who this cluster is, and applies the MeshPeers.
-func (f *localFederation) loaded(ctx context.Context, l *local.Loaded) {
+func (f *operatorFederation) loaded(ctx context.Context, l *local.Loaded) {
 	mgr := f.manager(ctx, l.Mesh.Settings)
 	if mgr == nil {
 		return
@@ -63,8 +67,8 @@ func (f *localFederation) loaded(ctx context.Context, l *local.Loaded) {
 }
 
 // manager starts federation the first time it is asked, for settings'
-// cluster and trust domain.
-func (f *localFederation) manager(ctx context.Context, s model.Settings) *federation.Manager {
+// cluster and trust domain; ctx bounds its servers.
+func (f *operatorFederation) manager(ctx context.Context, s model.Settings) *federation.Manager {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.mgr != nil {
@@ -121,7 +125,7 @@ func serveBundle(ctx context.Context, trust *federation.Trust, td spiffeid.Trust
 }
 
 // Update publishes the mesh's exports to peers.
-func (f *localFederation) Update(m *model.Mesh) {
+func (f *operatorFederation) Update(m *model.Mesh) {
 	f.mu.Lock()
 	mgr := f.mgr
 	f.mu.Unlock()
@@ -130,7 +134,7 @@ func (f *localFederation) Update(m *model.Mesh) {
 	}
 }
 
-func (f *localFederation) imports() []*model.Import {
+func (f *operatorFederation) imports() []*model.Import {
 	f.mu.Lock()
 	mgr := f.mgr
 	f.mu.Unlock()
@@ -140,7 +144,7 @@ func (f *localFederation) imports() []*model.Import {
 	return mgr.Imports()
 }
 
-func (f *localFederation) federated() map[string][]*x509.Certificate {
+func (f *operatorFederation) federated() map[string][]*x509.Certificate {
 	f.mu.Lock()
 	mgr := f.mgr
 	f.mu.Unlock()
