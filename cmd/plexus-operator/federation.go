@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"sync"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 
 	"github.com/plexus-mesh/plexus/internal/federation"
@@ -29,6 +30,7 @@ type operatorFederation struct {
 	log       *slog.Logger
 	// refresh rebuilds the mesh when imports change.
 	refresh func()
+	reg     prometheus.Registerer
 
 	mu  sync.Mutex
 	mgr *federation.Manager
@@ -82,7 +84,7 @@ func (f *operatorFederation) manager(ctx context.Context, s model.Settings) *fed
 		f.log.Error("federation not started", "error", err)
 		return nil
 	}
-	m := &federation.Manager{Cluster: s.ClusterName, TrustDomain: td, Namespace: f.cfg.Namespace, CA: f.authority.CA, OnChange: f.refresh, Log: f.log}
+	m := &federation.Manager{Cluster: s.ClusterName, TrustDomain: td, Namespace: f.cfg.Namespace, CA: f.authority.CA, OnChange: f.refresh, Log: f.log, Registerer: f.reg}
 	m.Init()
 	go m.RunIdentity(ctx)
 	if f.cfg.FederationAddr != "" {

@@ -34,7 +34,7 @@ func runLocal(ctx context.Context, dir string, cfg config, log *slog.Logger) err
 	}
 	authority := identity.NewAuthority(identity.FileStore{Dir: caDir}, nil)
 	go authority.Run(ctx, rotationCheckInterval, func(err error) { log.Error("certificate authority", "error", err) })
-	fed := &operatorFederation{cfg: cfg, authority: authority, log: log.With("component", "federation"), refresh: func() { provider.ProxiesChanged() }}
+	fed := &operatorFederation{cfg: cfg, authority: authority, log: log.With("component", "federation"), refresh: func() { provider.ProxiesChanged() }, reg: reg}
 	provider = local.New(local.Config{
 		Dir: dir, Proxies: server.ProxyMetadata, Imports: fed.imports, Loaded: func(l *local.Loaded) { fed.loaded(ctx, l) },
 		Publisher: publishers{followMesh{authority: authority, log: log}, server, fed}, Log: log,

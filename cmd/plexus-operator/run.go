@@ -213,7 +213,7 @@ func run(ctx context.Context, restConfig *rest.Config, cfg config) error {
 		return kube.UpstreamFromSecret(mgr.GetAPIReader(), client.ObjectKey{Namespace: ref.Namespace, Name: ref.Name})
 	}
 	refresh := make(chan event.GenericEvent, 1)
-	fed := &operatorFederation{cfg: cfg, authority: authority, log: slogger.With("component", "federation"), refresh: func() {
+	fed := &operatorFederation{cfg: cfg, authority: authority, log: slogger.With("component", "federation"), reg: ctrlmetrics.Registry, refresh: func() {
 		select {
 		case refresh <- event.GenericEvent{Object: &corev1.Namespace{}}:
 		default: // a rebuild is already queued

@@ -11,10 +11,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 
 	"github.com/plexus-mesh/plexus/internal/federation/fedpb"
 	"github.com/plexus-mesh/plexus/internal/identity"
+	"github.com/plexus-mesh/plexus/internal/telemetry"
 	"github.com/plexus-mesh/plexus/internal/testenv"
 )
 
@@ -302,5 +305,49 @@ func TestBundleFederationRefusesAnImpostor(t *testing.T) {
 	})
 	if got := eastTrust.Bundle(west.td); len(got) != 1 || !got[0].Equal(west.ca.Roots()[0]) {
 		t.Fatal("the impostor's bundle replaced west's")
+	}
+}
+
+// TestManagerFederatesAndPublishesMetrics drives the Manager as the
+// operator does: it issues itself a certificate, federates with the peer
+// a MeshPeer declares, hands over its imports and bundle, and reports the
+// peer in its metrics; removing the peer withdraws all of it.
+func TestManagerFederatesAndPublishesMetrics(t *testing.T) {
+	east, west := newDomain(t, "east.example"), newDomain(t, "west.example")
+	srv, addr, _ := serve(t, west.trust(t, OperatorAccount, east), east)
+	srv.Update(exports("reviews"))
+	reg := prometheus.NewRegistry()
+	changed := make(chan struct{}, 100)
+	m := &Manager{Cluster: "east", TrustDomain: east.td, Namespace: "plexus-system", CA: func() *identity.CA { return east.ca },
+		Log: testLog(), Registerer: reg, OnChange: func() { changed <- struct{}{} }}
+	m.Init()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go m.RunIdentity(ctx)
+	m.SetPeers(ctx, []PeerConfig{{Name: "west", InitialBundle: west.ca.Roots(),
+		Peer: Peer{Cluster: "west", TrustDomain: west.td, Endpoint: addr, Staleness: time.Minute}}})
+	testenv.Eventually(t, "west imported, and in the metrics", func() error {
+		if n := len(m.Imports()); n != 1 {
+			return fmt.Errorf("%d imports", n)
+		}
+		up := testutil.ToFloat64(m.connected.WithLabelValues("west"))
+		imported := testutil.ToFloat64(m.imported.WithLabelValues("west"))
+		if up != 1 || imported != 1 {
+			return fmt.Errorf("connected %v, imported %v", up, imported)
+		}
+		return nil
+	})
+	if fed := m.Federated(); len(fed["west.example"]) != 1 {
+		t.Errorf("federated bundles %v, want west's root", fed)
+	}
+	if len(changed) == 0 {
+		t.Error("OnChange was never called")
+	}
+	m.SetPeers(ctx, nil)
+	if n := len(m.Imports()); n != 0 {
+		t.Errorf("%d imports after the peer was removed", n)
+	}
+	if n, err := testutil.GatherAndCount(reg, telemetry.FederationPeerConnected.Name); err != nil || n != 0 {
+		t.Errorf("%d series of a removed peer left (%v)", n, err)
 	}
 }

@@ -8,10 +8,12 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 
 	"github.com/plexus-mesh/plexus/internal/identity"
 	"github.com/plexus-mesh/plexus/internal/model"
+	"github.com/plexus-mesh/plexus/internal/telemetry"
 )
 
 // PeerConfig is one peer as its MeshPeer declares it.
@@ -47,9 +49,12 @@ type Manager struct {
 	// OnChange is called when imports, bundles or peer status change.
 	OnChange func()
 	Log      *slog.Logger
+	// Registerer receives the federation metrics; nil for none.
+	Registerer prometheus.Registerer
 
-	trust  *Trust
-	server *Server
+	trust                      *Trust
+	server                     *Server
+	connected, imported, fresh *prometheus.GaugeVec
 
 	mu    sync.Mutex
 	peers map[string]*peerRun
@@ -68,6 +73,16 @@ func (m *Manager) Init() {
 	m.trust = NewTrust()
 	m.peers = map[string]*peerRun{}
 	m.server = NewServer(m.Log.With("component", "federation"), m.isPeer)
+	m.connected = telemetry.FederationPeerConnected.GaugeVec()
+	m.imported = telemetry.FederationImportedServices.GaugeVec()
+	m.fresh = telemetry.FederationBundleRefresh.GaugeVec()
+	if m.Registerer != nil {
+		for _, c := range []prometheus.Collector{m.connected, m.imported, m.fresh} {
+			if err := m.Registerer.Register(c); err != nil {
+				m.Log.Error("federation metrics not registered", "error", err)
+			}
+		}
+	}
 }
 
 // Trust is the operator's identity for the federation API and the bundle
@@ -89,6 +104,17 @@ func (m *Manager) isPeer(td spiffeid.TrustDomain) bool {
 }
 
 func (m *Manager) changed() {
+	for name, st := range m.States() {
+		up := 0.0
+		if st.Connected {
+			up = 1
+		}
+		m.connected.WithLabelValues(name).Set(up)
+		m.imported.WithLabelValues(name).Set(float64(len(st.Imports)))
+		if !st.Bundle.LastRefresh.IsZero() {
+			m.fresh.WithLabelValues(name).Set(float64(st.Bundle.LastRefresh.Unix()))
+		}
+	}
 	if m.OnChange != nil {
 		m.OnChange()
 	}
@@ -149,6 +175,9 @@ func (m *Manager) SetPeers(ctx context.Context, peers []PeerConfig) {
 			run.bundles = &BundleRefresher{Peer: *p.Bundle, Trust: m.trust, OnChange: m.changed, Log: m.Log.With("peer", p.Name)}
 		}
 		m.peers[name] = run
+		m.connected.WithLabelValues(name).Set(0)
+		m.imported.WithLabelValues(name).Set(0)
+		m.fresh.WithLabelValues(name).Set(0)
 		go func() {
 			defer close(run.done)
 			var wg sync.WaitGroup
@@ -164,6 +193,9 @@ func (m *Manager) SetPeers(ctx context.Context, peers []PeerConfig) {
 	for _, run := range stopped {
 		run.cancel()
 		<-run.done
+		for _, g := range []*prometheus.GaugeVec{m.connected, m.imported, m.fresh} {
+			g.DeleteLabelValues(run.cfg.Name)
+		}
 	}
 	if len(stopped) > 0 {
 		m.changed()

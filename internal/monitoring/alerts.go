@@ -33,6 +33,7 @@ const (
 	AlertProxyDisconnected        = "PlexusProxyDisconnected"
 	AlertConfigRejected           = "PlexusConfigRejected"
 	AlertControlPlaneDown         = "PlexusControlPlaneDown"
+	AlertPeerDisconnected         = "PlexusPeerDisconnected"
 	errorRateThreshold            = 0.05
 	caRootWarning                 = 30 * 24 * time.Hour
 	defaultCertificateTTLForSPIRE = time.Hour
@@ -45,7 +46,7 @@ func Alerts() []string {
 		AlertErrorBudgetBurnFast, AlertErrorBudgetBurnSlow, AlertLatencyBudgetBurnFast, AlertLatencyBudgetBurnSlow,
 		AlertCircuitBreakerOverflow, AlertOutlierEjections,
 		AlertProxyCertificateExpiry, AlertCARootExpiry,
-		AlertProxyDisconnected, AlertConfigRejected, AlertControlPlaneDown,
+		AlertProxyDisconnected, AlertConfigRejected, AlertControlPlaneDown, AlertPeerDisconnected,
 	}
 }
 
@@ -126,6 +127,13 @@ func alerts(o Options) []monitoringv1.Rule {
 			summary: "Proxies in cluster {{ $labels.cluster }} reject {{ $labels.type }} configuration.",
 			description: "Proxies refused {{ $value | humanize }} {{ $labels.type }} updates in 10 minutes and keep their previous configuration. " +
 				"The Mesh's ConfigAccepted condition names the proxies and the error.",
+		},
+		{
+			name: AlertPeerDisconnected, severity: SeverityWarning, forDur: "5m",
+			expr:    fmt.Sprintf("%s == 0", telemetry.FederationPeerConnected.Name),
+			summary: "Cluster {{ $labels.cluster }} is disconnected from its peer {{ $labels.peer }}.",
+			description: "The federation stream to peer {{ $labels.peer }} has been down for 5 minutes. Its services stay imported until the MeshPeer's importStaleness, " +
+				"then they are withdrawn. The MeshPeer's Connected condition says why.",
 		},
 		{
 			name: AlertControlPlaneDown, severity: SeverityCritical, forDur: "5m",

@@ -270,6 +270,14 @@ func multiCluster() dashboardSpec {
 				{title: "Connected proxies", unit: "short", queries: []query{{fmt.Sprintf("sum by (cluster) (%s)", m(telemetry.XDSConnectedProxies.Name)), "{{cluster}}"}}},
 				{title: "Requests served", unit: "reqps", queries: []query{{svcRequests("cluster", `direction="inbound"`), "{{cluster}}"}}},
 			}},
+			{title: "Federation", panels: []panel{
+				{title: "Peers connected", unit: "short", description: "1 while a cluster's federation stream to a peer is up; 0 without peers.",
+					queries: []query{{orZero(fmt.Sprintf("sum by (cluster, peer) (%s)", m(telemetry.FederationPeerConnected.Name)),
+						"sum by (cluster) ("+m(telemetry.XDSConnectedProxies.Name)+")"), "{{cluster}} → {{peer}}"}}},
+				{title: "Imported services by peer", unit: "short",
+					queries: []query{{orZero(fmt.Sprintf("sum by (cluster, peer) (%s)", m(telemetry.FederationImportedServices.Name)),
+						"sum by (cluster) ("+m(telemetry.XDSConnectedProxies.Name)+")"), "{{cluster}} ← {{peer}}"}}},
+			}},
 		},
 	}
 }

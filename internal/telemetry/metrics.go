@@ -43,6 +43,7 @@ const (
 	LabelType                 = "type"
 	LabelResult               = "result"
 	LabelMTLS                 = "mtls"
+	LabelPeer                 = "peer"
 )
 
 // Directions.
@@ -184,9 +185,30 @@ var (
 	}
 )
 
+// Federation metrics, published by the control plane per peer (MeshPeer
+// name).
+var (
+	FederationPeerConnected = Metric{
+		Name: "plexus_federation_peer_connected", Kind: Gauge,
+		Help:   "1 while the federation stream to a peer is up, else 0. A disconnected peer's imports are kept until its staleness limit.",
+		Labels: []string{LabelPeer},
+	}
+	FederationImportedServices = Metric{
+		Name: "plexus_federation_imported_services", Kind: Gauge,
+		Help:   "Services imported from a peer (0 once withdrawn).",
+		Labels: []string{LabelPeer},
+	}
+	FederationBundleRefresh = Metric{
+		Name: "plexus_federation_bundle_refresh_timestamp_seconds", Kind: Gauge,
+		Help:   "When a peer's trust bundle was last fetched from its bundle endpoint, in Unix seconds; 0 before the first fetch.",
+		Labels: []string{LabelPeer},
+	}
+)
+
 // ControlPlane returns every metric the control plane publishes.
 func ControlPlane() []Metric {
-	return []Metric{XDSConnectedProxies, XDSPushDuration, XDSPushSize, XDSNACKs, CertificatesIssued, CARootExpiry}
+	return []Metric{XDSConnectedProxies, XDSPushDuration, XDSPushSize, XDSNACKs, CertificatesIssued, CARootExpiry,
+		FederationPeerConnected, FederationImportedServices, FederationBundleRefresh}
 }
 
 // Proxies returns every metric a proxy publishes.

@@ -22,6 +22,7 @@ var LabelHelp = map[string]string{
 	LabelType:                 "xDS resource type: `Listener`, `Cluster`, `RouteConfiguration`, `ClusterLoadAssignment` or `Secret`.",
 	LabelResult:               "Outcome: `ack` or `nack` for configuration, `success` or `failure` for renewals, `issued`, `unauthenticated`, `refused` or `error` for the CA.",
 	LabelMTLS:                 "`true` for mutual TLS connections, `false` for plaintext (accepted in PERMISSIVE mode only).",
+	LabelPeer:                 "A federated peer cluster, by the name of its MeshPeer.",
 }
 
 // Reference renders the metric contract as Markdown, for
@@ -61,7 +62,7 @@ func Reference() string {
 	for _, l := range []string{
 		LabelDirection, LabelSourceWorkload, LabelSourceNamespace, LabelSourceCluster,
 		LabelDestinationService, LabelDestinationNamespace, LabelDestinationCluster,
-		LabelResponseCode, LabelGRPCStatus, LabelReason, LabelLimit, LabelType, LabelResult, LabelMTLS,
+		LabelResponseCode, LabelGRPCStatus, LabelReason, LabelLimit, LabelType, LabelResult, LabelMTLS, LabelPeer,
 	} {
 		fmt.Fprintf(&b, "| `%s` | %s |\n", l, LabelHelp[l])
 	}
