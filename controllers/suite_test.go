@@ -134,6 +134,11 @@ func run(m *testing.M) int {
 		return 1
 	}
 	ctx, cancel := context.WithCancel(context.Background())
+	if err := (&GatewayReconciler{Client: mgr.GetClient(), Namespace: monitoringNamespace, ProxyImage: "example.com/plexus-proxy:test", XDSAddress: "plexus-operator.plexus-monitoring.svc:15010"}).SetupWithManager(mgr); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		cancel()
+		return 1
+	}
 	if err := (&MeshPeerReconciler{Client: mgr.GetClient(), Reader: mgr.GetAPIReader(), Ctx: ctx, Federation: testFederation.manager}).SetupWithManager(mgr); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		cancel()

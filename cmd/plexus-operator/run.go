@@ -222,6 +222,13 @@ func run(ctx context.Context, restConfig *rest.Config, cfg config) error {
 	if err := addXDS(mgr, server, publishers{followMesh{authority: authority, log: slogger.With("component", "ca"), upstream: upstream}, server, fed}, cfg.XDSAddr, fed, refresh); err != nil {
 		return err
 	}
+	gwXDS, err := proxyAddress(cfg.Injector.ProxyXDSAddress, cfg.XDSAddr, cfg.Namespace, "--xds-address")
+	if err != nil {
+		return err
+	}
+	if err := (&controllers.GatewayReconciler{Client: mgr.GetClient(), Namespace: cfg.Namespace, ProxyImage: cfg.Injector.ProxyImage, XDSAddress: gwXDS}).SetupWithManager(mgr); err != nil {
+		return fmt.Errorf("setting up the east-west gateway controller: %w", err)
+	}
 	if err := (&controllers.MeshPeerReconciler{
 		Client: mgr.GetClient(), Reader: mgr.GetAPIReader(), Ctx: ctx,
 		Federation: func(s model.Settings) *federation.Manager { return fed.manager(ctx, s) },
