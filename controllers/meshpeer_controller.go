@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sort"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -85,8 +86,19 @@ func (r *MeshPeerReconciler) Reconcile(ctx context.Context, _ ctrl.Request) (ctr
 	}
 	var configs []federation.PeerConfig
 	invalid := map[string]error{}
+	byDomain := map[meshv1.TrustDomain]string{}
+	sort.Slice(peers.Items, func(i, j int) bool { return peers.Items[i].Name < peers.Items[j].Name })
 	for i := range peers.Items {
 		mp := &peers.Items[i]
+		if other, dup := byDomain[mp.Spec.TrustDomain]; dup {
+			invalid[mp.Name] = fmt.Errorf("trust domain %s is already the peer of MeshPeer %s: one MeshPeer per peer cluster", mp.Spec.TrustDomain, other)
+			continue
+		}
+		if mp.Spec.TrustDomain == meshv1.TrustDomain(settings.TrustDomain) || string(mp.Spec.ClusterName) == settings.ClusterName {
+			invalid[mp.Name] = fmt.Errorf("the peer's clusterName and trustDomain must differ from this cluster's (%s, %s)", settings.ClusterName, settings.TrustDomain)
+			continue
+		}
+		byDomain[mp.Spec.TrustDomain] = mp.Name
 		pc, err := r.peerConfig(ctx, mp)
 		if err != nil {
 			invalid[mp.Name] = err

@@ -11,7 +11,11 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
+	"time"
+
+	"github.com/spiffe/go-spiffe/v2/spiffeid"
 
 	"github.com/spiffe/go-spiffe/v2/svid/x509svid"
 	"google.golang.org/grpc"
@@ -36,13 +40,23 @@ type IdentityOptions struct {
 	// WorkloadAPI is a SPIFFE Workload API address (a SPIRE agent) to
 	// take certificates from instead of the certificate service.
 	WorkloadAPI string
+	// BundleRefresh is how often the trust bundles are asked for between
+	// certificates. Zero: DefaultBundleRefresh.
+	BundleRefresh time.Duration
 }
+
+// DefaultBundleRefresh is how often a proxy asks the CA for the trust
+// bundles: a new federated peer is trusted within it.
+const DefaultBundleRefresh = 30 * time.Second
 
 // startIdentity obtains the proxy's certificate and keeps it renewed
 // until ctx ends. The proxy is not ready before it has one.
 func startIdentity(ctx context.Context, o IdentityOptions, p *Proxy, m *metrics.Metrics, log *slog.Logger) (func(), error) {
 	if o.CARootFile == "" || o.CredentialFile == "" {
 		return nil, fmt.Errorf("--ca-address needs --ca-root-file (the roots that verify the CA) and --credential-file (the token that proves who this proxy is)")
+	}
+	if o.BundleRefresh == 0 {
+		o.BundleRefresh = DefaultBundleRefresh
 	}
 	roots := &caRoots{file: o.CARootFile}
 	if _, err := roots.pool(); err != nil {
@@ -60,16 +74,51 @@ func startIdentity(ctx context.Context, o IdentityOptions, p *Proxy, m *metrics.
 			return strings.TrimSpace(string(b)), err
 		},
 	})
+	// The certificate and the bundles are installed together: a new
+	// certificate comes with the bundles of its time, and bundles the CA
+	// publishes later (a new peer, a rotation) replace them in between.
+	var mu sync.Mutex
+	var current *identity.SVID
+	install := func(s *identity.SVID) {
+		p.SetIdentity(secrets(s)...)
+		roots.setBundle(s.Bundle)
+		m.SetTrustDomain(s.ID.TrustDomain().Name())
+	}
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
 		client.Run(ctx, func(s *identity.SVID) {
-			p.SetIdentity(secrets(s)...)
-			roots.setBundle(s.Bundle)
-			m.SetTrustDomain(s.ID.TrustDomain().Name())
+			mu.Lock()
+			defer mu.Unlock()
+			current = s
+			install(s)
 		})
 	}()
-	return func() { <-done; _ = conn.Close() }, nil
+	bundlesDone := make(chan struct{})
+	go func() {
+		defer close(bundlesDone)
+		own := func() (spiffeid.TrustDomain, bool) {
+			mu.Lock()
+			defer mu.Unlock()
+			if current == nil {
+				return spiffeid.TrustDomain{}, false
+			}
+			return current.ID.TrustDomain(), true
+		}
+		client.WatchBundles(ctx, o.BundleRefresh, own, func(b *identity.Bundles) {
+			mu.Lock()
+			defer mu.Unlock()
+			if current == nil {
+				return
+			}
+			next := *current
+			next.Bundle, next.Federated = b.Own, b.Federated
+			current = &next
+			install(current)
+			log.Info("trust bundles updated", "federated", len(b.Federated))
+		})
+	}()
+	return func() { <-done; <-bundlesDone; _ = conn.Close() }, nil
 }
 
 // caRoots verifies the certificate service: with the roots in the root

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/x509"
 	"log/slog"
+	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -215,7 +216,7 @@ func samePeer(a, b PeerConfig) bool {
 	if a.Bundle != nil && *a.Bundle != *b.Bundle {
 		return false
 	}
-	return len(a.InitialBundle) == len(b.InitialBundle)
+	return slices.EqualFunc(a.InitialBundle, b.InitialBundle, func(x, y *x509.Certificate) bool { return x.Equal(y) })
 }
 
 // Imports are every peer's current imports, in peer name order.

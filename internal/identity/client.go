@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"time"
 
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
@@ -129,21 +130,114 @@ func parseResponse(resp *capb.SignResponse, key *ecdsa.PrivateKey) (*SVID, error
 	if err != nil {
 		return nil, fmt.Errorf("the CA answered with SPIFFE ID %q: %w", resp.GetSpiffeId(), err)
 	}
-	svid := &SVID{ID: id, Chain: chain, Key: key, Bundle: bundle}
-	for td, b := range resp.GetFederatedBundles() {
-		if _, err := spiffeid.TrustDomainFromString(td); err != nil || td == id.TrustDomain().Name() {
+	federated, err := parseFederated(resp.GetFederatedBundles(), id.TrustDomain())
+	if err != nil {
+		return nil, err
+	}
+	return &SVID{ID: id, Chain: chain, Key: key, Bundle: bundle, Federated: federated}, nil
+}
+
+func parseCertificates(ders [][]byte) ([]*x509.Certificate, error) {
+	out := make([]*x509.Certificate, 0, len(ders))
+	for _, d := range ders {
+		c, err := x509.ParseCertificate(d)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, c)
+	}
+	return out, nil
+}
+
+// parseFederated reads the peers' bundles the CA sent, refusing one for
+// the mesh's own trust domain.
+func parseFederated(in map[string]*capb.Bundle, own spiffeid.TrustDomain) (map[string][]*x509.Certificate, error) {
+	var out map[string][]*x509.Certificate
+	for td, b := range in {
+		if _, err := spiffeid.TrustDomainFromString(td); err != nil || td == own.Name() {
 			return nil, fmt.Errorf("the CA sent a federated bundle for %q, which is not a peer trust domain", td)
 		}
-		roots, err := parse(b.GetRoots())
+		roots, err := parseCertificates(b.GetRoots())
 		if err != nil {
 			return nil, fmt.Errorf("the federated bundle of %s: %w", td, err)
 		}
-		if svid.Federated == nil {
-			svid.Federated = map[string][]*x509.Certificate{}
+		if out == nil {
+			out = map[string][]*x509.Certificate{}
 		}
-		svid.Federated[td] = roots
+		out[td] = roots
 	}
-	return svid, nil
+	return out, nil
+}
+
+// Bundles are the trust bundles in effect: the mesh's own roots and the
+// federated peers'.
+type Bundles struct {
+	Own       []*x509.Certificate
+	Federated map[string][]*x509.Certificate
+}
+
+// Equal reports whether b and o hold the same roots.
+func (b *Bundles) Equal(o *Bundles) bool {
+	same := func(x, y []*x509.Certificate) bool {
+		return slices.EqualFunc(x, y, func(a, c *x509.Certificate) bool { return a.Equal(c) })
+	}
+	if o == nil || !same(b.Own, o.Own) || len(b.Federated) != len(o.Federated) {
+		return false
+	}
+	for td, roots := range b.Federated {
+		if !same(roots, o.Federated[td]) {
+			return false
+		}
+	}
+	return true
+}
+
+// FetchBundles asks the CA for the bundles in effect; own is the mesh's
+// trust domain.
+func (c *Client) FetchBundles(ctx context.Context, own spiffeid.TrustDomain) (*Bundles, error) {
+	resp, err := c.ca.Bundles(ctx, &capb.BundlesRequest{})
+	if err != nil {
+		return nil, fmt.Errorf("trust bundles: %w", err)
+	}
+	roots, err := parseCertificates(resp.GetTrustBundle())
+	if err != nil || len(roots) == 0 {
+		return nil, fmt.Errorf("the CA's trust bundle is empty or does not parse: %v", err)
+	}
+	federated, err := parseFederated(resp.GetFederatedBundles(), own)
+	if err != nil {
+		return nil, err
+	}
+	return &Bundles{Own: roots, Federated: federated}, nil
+}
+
+// WatchBundles asks the CA for the bundles every interval until ctx ends,
+// and calls use when they differ from the last ones: a new peer, or a root
+// rotation, reaches the workload without a new certificate. own returns
+// the mesh's trust domain, false while the workload has no certificate.
+func (c *Client) WatchBundles(ctx context.Context, interval time.Duration, own func() (spiffeid.TrustDomain, bool), use func(*Bundles)) {
+	var last *Bundles
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(interval):
+		}
+		td, ok := own()
+		if !ok {
+			continue
+		}
+		b, err := c.FetchBundles(ctx, td)
+		if err != nil {
+			if ctx.Err() == nil {
+				c.cfg.Log.Debug("could not refresh the trust bundles; the current ones stay", "error", err)
+			}
+			continue
+		}
+		if !b.Equal(last) {
+			last = b
+			use(b)
+		}
+	}
 }
 
 // Run obtains a certificate, hands it to use, and renews it at half life

@@ -301,3 +301,35 @@ func TestFilesPersist(t *testing.T) {
 		t.Fatal("the CA changed across restarts")
 	}
 }
+
+// A workload learns of a new peer's bundle between certificates.
+func TestWatchBundlesFollowsTheCA(t *testing.T) {
+	f := startCA(t)
+	c := f.client(func() (string, error) { return "", nil })
+	got := make(chan *Bundles, 10)
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	go c.WatchBundles(ctx, 20*time.Millisecond, func() (spiffeid.TrustDomain, bool) { return td, true }, func(b *Bundles) { got <- b })
+	first := <-got
+	if len(first.Own) != 1 || len(first.Federated) != 0 {
+		t.Fatalf("first bundles %+v", first)
+	}
+	west, _, err := NewRoot(spiffeid.RequireTrustDomainFromString("west.example"), time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.federated.Store(&map[string][]*x509.Certificate{"west.example": {west}})
+	select {
+	case b := <-got:
+		if len(b.Federated["west.example"]) != 1 {
+			t.Fatalf("bundles %+v", b)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the new peer's bundle never arrived")
+	}
+	select {
+	case b := <-got:
+		t.Fatalf("bundles reported again without a change: %+v", b)
+	case <-time.After(200 * time.Millisecond):
+	}
+}

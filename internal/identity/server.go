@@ -88,19 +88,34 @@ func (s *Server) Sign(ctx context.Context, req *capb.SignRequest) (*capb.SignRes
 	}
 	s.issued.WithLabelValues("issued").Inc()
 	s.cfg.Log.Debug("issued a certificate", "identity", id.String(), "notAfter", chain[0].NotAfter)
-	resp := &capb.SignResponse{CertChain: raw(chain), TrustBundle: raw(ca.Roots()), SpiffeId: id.String()}
-	if s.cfg.Federated != nil {
-		for td, roots := range s.cfg.Federated() {
-			if td == ca.TrustDomain().Name() || len(roots) == 0 {
-				continue
-			}
-			if resp.FederatedBundles == nil {
-				resp.FederatedBundles = map[string]*capb.Bundle{}
-			}
-			resp.FederatedBundles[td] = &capb.Bundle{Roots: raw(roots)}
-		}
+	return &capb.SignResponse{CertChain: raw(chain), TrustBundle: raw(ca.Roots()), SpiffeId: id.String(), FederatedBundles: s.federated(ca)}, nil
+}
+
+// Bundles implements capb.CertificatesServer.
+func (s *Server) Bundles(context.Context, *capb.BundlesRequest) (*capb.BundlesResponse, error) {
+	ca := s.cfg.CA()
+	if ca == nil {
+		return nil, status.Error(codes.Unavailable, "the CA is not ready yet; retry")
 	}
-	return resp, nil
+	return &capb.BundlesResponse{TrustBundle: raw(ca.Roots()), FederatedBundles: s.federated(ca)}, nil
+}
+
+// federated are the peers' bundles to send, without the mesh's own.
+func (s *Server) federated(ca *CA) map[string]*capb.Bundle {
+	if s.cfg.Federated == nil {
+		return nil
+	}
+	var out map[string]*capb.Bundle
+	for td, roots := range s.cfg.Federated() {
+		if td == ca.TrustDomain().Name() || len(roots) == 0 {
+			continue
+		}
+		if out == nil {
+			out = map[string]*capb.Bundle{}
+		}
+		out[td] = &capb.Bundle{Roots: raw(roots)}
+	}
+	return out
 }
 
 func raw(certs []*x509.Certificate) [][]byte {

@@ -24,6 +24,96 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+type BundlesRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BundlesRequest) Reset() {
+	*x = BundlesRequest{}
+	mi := &file_internal_identity_capb_ca_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BundlesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BundlesRequest) ProtoMessage() {}
+
+func (x *BundlesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_internal_identity_capb_ca_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BundlesRequest.ProtoReflect.Descriptor instead.
+func (*BundlesRequest) Descriptor() ([]byte, []int) {
+	return file_internal_identity_capb_ca_proto_rawDescGZIP(), []int{0}
+}
+
+type BundlesResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// DER roots of the mesh's own trust domain.
+	TrustBundle [][]byte `protobuf:"bytes,1,rep,name=trust_bundle,json=trustBundle,proto3" json:"trust_bundle,omitempty"`
+	// The bundles of federated trust domains, by trust domain name.
+	FederatedBundles map[string]*Bundle `protobuf:"bytes,2,rep,name=federated_bundles,json=federatedBundles,proto3" json:"federated_bundles,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
+}
+
+func (x *BundlesResponse) Reset() {
+	*x = BundlesResponse{}
+	mi := &file_internal_identity_capb_ca_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BundlesResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BundlesResponse) ProtoMessage() {}
+
+func (x *BundlesResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_internal_identity_capb_ca_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BundlesResponse.ProtoReflect.Descriptor instead.
+func (*BundlesResponse) Descriptor() ([]byte, []int) {
+	return file_internal_identity_capb_ca_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *BundlesResponse) GetTrustBundle() [][]byte {
+	if x != nil {
+		return x.TrustBundle
+	}
+	return nil
+}
+
+func (x *BundlesResponse) GetFederatedBundles() map[string]*Bundle {
+	if x != nil {
+		return x.FederatedBundles
+	}
+	return nil
+}
+
 type SignRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// PKCS#10 certificate signing request, PEM or DER. Its URI SAN, if any,
@@ -38,7 +128,7 @@ type SignRequest struct {
 
 func (x *SignRequest) Reset() {
 	*x = SignRequest{}
-	mi := &file_internal_identity_capb_ca_proto_msgTypes[0]
+	mi := &file_internal_identity_capb_ca_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -50,7 +140,7 @@ func (x *SignRequest) String() string {
 func (*SignRequest) ProtoMessage() {}
 
 func (x *SignRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_identity_capb_ca_proto_msgTypes[0]
+	mi := &file_internal_identity_capb_ca_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -63,7 +153,7 @@ func (x *SignRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SignRequest.ProtoReflect.Descriptor instead.
 func (*SignRequest) Descriptor() ([]byte, []int) {
-	return file_internal_identity_capb_ca_proto_rawDescGZIP(), []int{0}
+	return file_internal_identity_capb_ca_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *SignRequest) GetCsr() []byte {
@@ -99,7 +189,7 @@ type SignResponse struct {
 
 func (x *SignResponse) Reset() {
 	*x = SignResponse{}
-	mi := &file_internal_identity_capb_ca_proto_msgTypes[1]
+	mi := &file_internal_identity_capb_ca_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -111,7 +201,7 @@ func (x *SignResponse) String() string {
 func (*SignResponse) ProtoMessage() {}
 
 func (x *SignResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_identity_capb_ca_proto_msgTypes[1]
+	mi := &file_internal_identity_capb_ca_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -124,7 +214,7 @@ func (x *SignResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SignResponse.ProtoReflect.Descriptor instead.
 func (*SignResponse) Descriptor() ([]byte, []int) {
-	return file_internal_identity_capb_ca_proto_rawDescGZIP(), []int{1}
+	return file_internal_identity_capb_ca_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *SignResponse) GetCertChain() [][]byte {
@@ -165,7 +255,7 @@ type Bundle struct {
 
 func (x *Bundle) Reset() {
 	*x = Bundle{}
-	mi := &file_internal_identity_capb_ca_proto_msgTypes[2]
+	mi := &file_internal_identity_capb_ca_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -177,7 +267,7 @@ func (x *Bundle) String() string {
 func (*Bundle) ProtoMessage() {}
 
 func (x *Bundle) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_identity_capb_ca_proto_msgTypes[2]
+	mi := &file_internal_identity_capb_ca_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -190,7 +280,7 @@ func (x *Bundle) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Bundle.ProtoReflect.Descriptor instead.
 func (*Bundle) Descriptor() ([]byte, []int) {
-	return file_internal_identity_capb_ca_proto_rawDescGZIP(), []int{2}
+	return file_internal_identity_capb_ca_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *Bundle) GetRoots() [][]byte {
@@ -204,7 +294,14 @@ var File_internal_identity_capb_ca_proto protoreflect.FileDescriptor
 
 const file_internal_identity_capb_ca_proto_rawDesc = "" +
 	"\n" +
-	"\x1finternal/identity/capb/ca.proto\x12\fplexus.ca.v1\"?\n" +
+	"\x1finternal/identity/capb/ca.proto\x12\fplexus.ca.v1\"\x10\n" +
+	"\x0eBundlesRequest\"\xf1\x01\n" +
+	"\x0fBundlesResponse\x12!\n" +
+	"\ftrust_bundle\x18\x01 \x03(\fR\vtrustBundle\x12`\n" +
+	"\x11federated_bundles\x18\x02 \x03(\v23.plexus.ca.v1.BundlesResponse.FederatedBundlesEntryR\x10federatedBundles\x1aY\n" +
+	"\x15FederatedBundlesEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12*\n" +
+	"\x05value\x18\x02 \x01(\v2\x14.plexus.ca.v1.BundleR\x05value:\x028\x01\"?\n" +
 	"\vSignRequest\x12\x10\n" +
 	"\x03csr\x18\x01 \x01(\fR\x03csr\x12\x1e\n" +
 	"\n" +
@@ -220,9 +317,10 @@ const file_internal_identity_capb_ca_proto_rawDesc = "" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12*\n" +
 	"\x05value\x18\x02 \x01(\v2\x14.plexus.ca.v1.BundleR\x05value:\x028\x01\"\x1e\n" +
 	"\x06Bundle\x12\x14\n" +
-	"\x05roots\x18\x01 \x03(\fR\x05roots2M\n" +
+	"\x05roots\x18\x01 \x03(\fR\x05roots2\x95\x01\n" +
 	"\fCertificates\x12=\n" +
-	"\x04Sign\x12\x19.plexus.ca.v1.SignRequest\x1a\x1a.plexus.ca.v1.SignResponseB6Z4github.com/plexus-mesh/plexus/internal/identity/capbb\x06proto3"
+	"\x04Sign\x12\x19.plexus.ca.v1.SignRequest\x1a\x1a.plexus.ca.v1.SignResponse\x12F\n" +
+	"\aBundles\x12\x1c.plexus.ca.v1.BundlesRequest\x1a\x1d.plexus.ca.v1.BundlesResponseB6Z4github.com/plexus-mesh/plexus/internal/identity/capbb\x06proto3"
 
 var (
 	file_internal_identity_capb_ca_proto_rawDescOnce sync.Once
@@ -236,23 +334,30 @@ func file_internal_identity_capb_ca_proto_rawDescGZIP() []byte {
 	return file_internal_identity_capb_ca_proto_rawDescData
 }
 
-var file_internal_identity_capb_ca_proto_msgTypes = make([]protoimpl.MessageInfo, 4)
+var file_internal_identity_capb_ca_proto_msgTypes = make([]protoimpl.MessageInfo, 7)
 var file_internal_identity_capb_ca_proto_goTypes = []any{
-	(*SignRequest)(nil),  // 0: plexus.ca.v1.SignRequest
-	(*SignResponse)(nil), // 1: plexus.ca.v1.SignResponse
-	(*Bundle)(nil),       // 2: plexus.ca.v1.Bundle
-	nil,                  // 3: plexus.ca.v1.SignResponse.FederatedBundlesEntry
+	(*BundlesRequest)(nil),  // 0: plexus.ca.v1.BundlesRequest
+	(*BundlesResponse)(nil), // 1: plexus.ca.v1.BundlesResponse
+	(*SignRequest)(nil),     // 2: plexus.ca.v1.SignRequest
+	(*SignResponse)(nil),    // 3: plexus.ca.v1.SignResponse
+	(*Bundle)(nil),          // 4: plexus.ca.v1.Bundle
+	nil,                     // 5: plexus.ca.v1.BundlesResponse.FederatedBundlesEntry
+	nil,                     // 6: plexus.ca.v1.SignResponse.FederatedBundlesEntry
 }
 var file_internal_identity_capb_ca_proto_depIdxs = []int32{
-	3, // 0: plexus.ca.v1.SignResponse.federated_bundles:type_name -> plexus.ca.v1.SignResponse.FederatedBundlesEntry
-	2, // 1: plexus.ca.v1.SignResponse.FederatedBundlesEntry.value:type_name -> plexus.ca.v1.Bundle
-	0, // 2: plexus.ca.v1.Certificates.Sign:input_type -> plexus.ca.v1.SignRequest
-	1, // 3: plexus.ca.v1.Certificates.Sign:output_type -> plexus.ca.v1.SignResponse
-	3, // [3:4] is the sub-list for method output_type
-	2, // [2:3] is the sub-list for method input_type
-	2, // [2:2] is the sub-list for extension type_name
-	2, // [2:2] is the sub-list for extension extendee
-	0, // [0:2] is the sub-list for field type_name
+	5, // 0: plexus.ca.v1.BundlesResponse.federated_bundles:type_name -> plexus.ca.v1.BundlesResponse.FederatedBundlesEntry
+	6, // 1: plexus.ca.v1.SignResponse.federated_bundles:type_name -> plexus.ca.v1.SignResponse.FederatedBundlesEntry
+	4, // 2: plexus.ca.v1.BundlesResponse.FederatedBundlesEntry.value:type_name -> plexus.ca.v1.Bundle
+	4, // 3: plexus.ca.v1.SignResponse.FederatedBundlesEntry.value:type_name -> plexus.ca.v1.Bundle
+	2, // 4: plexus.ca.v1.Certificates.Sign:input_type -> plexus.ca.v1.SignRequest
+	0, // 5: plexus.ca.v1.Certificates.Bundles:input_type -> plexus.ca.v1.BundlesRequest
+	3, // 6: plexus.ca.v1.Certificates.Sign:output_type -> plexus.ca.v1.SignResponse
+	1, // 7: plexus.ca.v1.Certificates.Bundles:output_type -> plexus.ca.v1.BundlesResponse
+	6, // [6:8] is the sub-list for method output_type
+	4, // [4:6] is the sub-list for method input_type
+	4, // [4:4] is the sub-list for extension type_name
+	4, // [4:4] is the sub-list for extension extendee
+	0, // [0:4] is the sub-list for field type_name
 }
 
 func init() { file_internal_identity_capb_ca_proto_init() }
@@ -266,7 +371,7 @@ func file_internal_identity_capb_ca_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_internal_identity_capb_ca_proto_rawDesc), len(file_internal_identity_capb_ca_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   4,
+			NumMessages:   7,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

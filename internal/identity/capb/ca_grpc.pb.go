@@ -22,7 +22,8 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	Certificates_Sign_FullMethodName = "/plexus.ca.v1.Certificates/Sign"
+	Certificates_Sign_FullMethodName    = "/plexus.ca.v1.Certificates/Sign"
+	Certificates_Bundles_FullMethodName = "/plexus.ca.v1.Certificates/Bundles"
 )
 
 // CertificatesClient is the client API for Certificates service.
@@ -34,6 +35,10 @@ type CertificatesClient interface {
 	// Sign issues a certificate for the CSR's key, for the identity the
 	// credential proves. The private key never leaves the proxy.
 	Sign(ctx context.Context, in *SignRequest, opts ...grpc.CallOption) (*SignResponse, error)
+	// Bundles returns the trust bundles in effect now, so that a workload
+	// follows a new peer or a root rotation without waiting for its next
+	// certificate. Roots are public: no credential is needed.
+	Bundles(ctx context.Context, in *BundlesRequest, opts ...grpc.CallOption) (*BundlesResponse, error)
 }
 
 type certificatesClient struct {
@@ -54,6 +59,16 @@ func (c *certificatesClient) Sign(ctx context.Context, in *SignRequest, opts ...
 	return out, nil
 }
 
+func (c *certificatesClient) Bundles(ctx context.Context, in *BundlesRequest, opts ...grpc.CallOption) (*BundlesResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(BundlesResponse)
+	err := c.cc.Invoke(ctx, Certificates_Bundles_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // CertificatesServer is the server API for Certificates service.
 // All implementations must embed UnimplementedCertificatesServer
 // for forward compatibility.
@@ -63,6 +78,10 @@ type CertificatesServer interface {
 	// Sign issues a certificate for the CSR's key, for the identity the
 	// credential proves. The private key never leaves the proxy.
 	Sign(context.Context, *SignRequest) (*SignResponse, error)
+	// Bundles returns the trust bundles in effect now, so that a workload
+	// follows a new peer or a root rotation without waiting for its next
+	// certificate. Roots are public: no credential is needed.
+	Bundles(context.Context, *BundlesRequest) (*BundlesResponse, error)
 	mustEmbedUnimplementedCertificatesServer()
 }
 
@@ -75,6 +94,9 @@ type UnimplementedCertificatesServer struct{}
 
 func (UnimplementedCertificatesServer) Sign(context.Context, *SignRequest) (*SignResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Sign not implemented")
+}
+func (UnimplementedCertificatesServer) Bundles(context.Context, *BundlesRequest) (*BundlesResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Bundles not implemented")
 }
 func (UnimplementedCertificatesServer) mustEmbedUnimplementedCertificatesServer() {}
 func (UnimplementedCertificatesServer) testEmbeddedByValue()                      {}
@@ -115,6 +137,24 @@ func _Certificates_Sign_Handler(srv interface{}, ctx context.Context, dec func(i
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Certificates_Bundles_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(BundlesRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(CertificatesServer).Bundles(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Certificates_Bundles_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(CertificatesServer).Bundles(ctx, req.(*BundlesRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Certificates_ServiceDesc is the grpc.ServiceDesc for Certificates service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -125,6 +165,10 @@ var Certificates_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Sign",
 			Handler:    _Certificates_Sign_Handler,
+		},
+		{
+			MethodName: "Bundles",
+			Handler:    _Certificates_Bundles_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},
