@@ -200,8 +200,11 @@ func (c *Client) FetchBundles(ctx context.Context, own spiffeid.TrustDomain) (*B
 		return nil, fmt.Errorf("trust bundles: %w", err)
 	}
 	roots, err := parseCertificates(resp.GetTrustBundle())
-	if err != nil || len(roots) == 0 {
-		return nil, fmt.Errorf("the CA's trust bundle is empty or does not parse: %v", err)
+	if err != nil {
+		return nil, fmt.Errorf("the CA's trust bundle: %w", err)
+	}
+	if len(roots) == 0 {
+		return nil, errors.New("the CA sent an empty trust bundle")
 	}
 	federated, err := parseFederated(resp.GetFederatedBundles(), own)
 	if err != nil {
