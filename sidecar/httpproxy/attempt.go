@@ -47,6 +47,7 @@ func (t attemptTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 			return nil, err
 		}
 		tried = append(tried, host)
+		p.host = host
 		// A shallow copy is enough: attempts change only the URL and body.
 		out := new(http.Request)
 		*out = *req

@@ -38,6 +38,9 @@ type RequestEvent struct {
 	Duration   time.Duration
 	// Peer is the caller's SPIFFE ID when mTLS verified it, else "".
 	Peer string
+	// DestinationCluster is the mesh cluster of the last host tried, when
+	// its locality names one: which peer served a cross-cluster request.
+	DestinationCluster string
 }
 
 // Config configures a Handler.
@@ -99,6 +102,8 @@ type plan struct {
 	route   *config.Route
 	backend *config.WeightedBackend
 	cluster *upstream.Cluster
+	// host is the last host an attempt went to.
+	host *upstream.Host
 	// deadline of the route timeout, zero when none.
 	deadline time.Time
 	// perTryTimedOut is set when the last attempt ended by its per-try
@@ -119,6 +124,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		ev := RequestEvent{Direction: h.cfg.Direction, Status: rec.status(), GRPCStatus: rec.grpcStatus(), Duration: time.Since(start), Peer: peer}
 		if p.cluster != nil {
 			ev.Cluster = p.cluster.Config()
+		}
+		if p.host != nil {
+			ev.DestinationCluster = p.host.Cluster
 		}
 		if h.cfg.Observer != nil {
 			h.cfg.Observer.Request(ev)

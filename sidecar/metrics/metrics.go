@@ -24,6 +24,10 @@ type Workload struct {
 	Name, Namespace, Cluster string
 }
 
+// destinationClusterLabel is destination_cluster's place in the edge
+// labels (telemetry's edge order).
+const destinationClusterLabel = 6
+
 // unknown labels a peer the proxy cannot identify.
 const unknown = "unknown"
 
@@ -131,9 +135,14 @@ func destination(c *config.Cluster) []string {
 	return []string{c.Service.Name, c.Service.Namespace, c.Service.Cluster}
 }
 
-// Request counts a finished HTTP or gRPC request.
+// Request counts a finished HTTP or gRPC request. An outbound request
+// counts toward the cluster of the host that answered it: across clusters
+// one service has endpoints in several.
 func (m *Metrics) Request(e httpproxy.RequestEvent) {
 	labels := append(m.edgeFrom(e.Direction, e.Cluster, e.Peer), strconv.Itoa(e.Status), e.GRPCStatus)
+	if e.Direction == config.Outbound && e.DestinationCluster != "" {
+		labels[destinationClusterLabel] = e.DestinationCluster
+	}
 	m.requests.WithLabelValues(labels...).Inc()
 	m.duration.WithLabelValues(labels...).Observe(e.Duration.Seconds())
 }

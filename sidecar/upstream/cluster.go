@@ -175,8 +175,8 @@ func (c *Cluster) SetEndpoints(eps *config.Endpoints) {
 		}
 		for _, ep := range loc.Endpoints {
 			h := byAddr[ep.Address]
-			if h == nil || h.weight != ep.Weight || h.health != ep.Health {
-				nh := &Host{Addr: ep.Address, weight: ep.Weight, health: ep.Health}
+			if h == nil || h.weight != ep.Weight || h.health != ep.Health || h.Cluster != loc.SubZone {
+				nh := &Host{Addr: ep.Address, Cluster: loc.SubZone, weight: ep.Weight, health: ep.Health}
 				if h != nil { // keep runtime state
 					nh.ejectedUntil.Store(h.ejectedUntil.Load())
 					nh.ejections.Store(h.ejections.Load())

@@ -10,9 +10,12 @@ import (
 // Host is one endpoint of a cluster with its runtime state. A Host keeps
 // its state across endpoint updates as long as its address stays.
 type Host struct {
-	Addr   string
-	weight uint32
-	health config.HealthStatus
+	Addr string
+	// Cluster is the mesh cluster the host runs in (its locality's
+	// sub-zone): a peer's gateway carries the peer's name.
+	Cluster string
+	weight  uint32
+	health  config.HealthStatus
 
 	active atomic.Int64 // requests in flight, for least request
 

@@ -178,6 +178,15 @@ spec:
 		}
 	}
 
+	// east's client counts the requests toward west, where they were served.
+	_, clientMetrics, err := get(clientPod.HTTPClient(t), "http://127.0.0.1:15000/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(grepLines(clientMetrics, "plexus_requests_total{"), `destination_cluster="west"`) {
+		t.Errorf("east's client did not label its requests with west:\n%s", grepLines(clientMetrics, "plexus_requests_total{"))
+	}
+
 	// west's sidecar terminated the session and saw east's client; the
 	// gateway carried bytes without terminating anything.
 	admin := reviewsPod.HTTPClient(t)
