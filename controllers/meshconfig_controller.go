@@ -51,6 +51,9 @@ type MeshConfigReconciler struct {
 	// Trigger rebuilds the model when something outside the cluster
 	// changes (a peer's exports).
 	Trigger <-chan event.GenericEvent
+	// FederationAddress is where the east-west gateway forwards peers to
+	// the federation API; "" when the operator does not serve it.
+	FederationAddress string
 }
 
 // key is the single work item: any change rebuilds the whole model, and a
@@ -90,6 +93,7 @@ func (r *MeshConfigReconciler) Reconcile(ctx context.Context, _ ctrl.Request) (c
 			return ctrl.Result{}, err
 		}
 	}
+	settings.FederationAddress = r.FederationAddress
 	cluster := kube.Cluster{Name: settings.ClusterName, TrustDomain: settings.TrustDomain}
 	services := kube.Services(cluster, svcs.Items, slices.Items, pods.Items)
 	m := &model.Mesh{Settings: settings, Services: services, Workloads: kube.Workloads(pods.Items, services)}

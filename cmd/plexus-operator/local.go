@@ -36,7 +36,7 @@ func runLocal(ctx context.Context, dir string, cfg config, log *slog.Logger) err
 	go authority.Run(ctx, rotationCheckInterval, func(err error) { log.Error("certificate authority", "error", err) })
 	fed := &operatorFederation{cfg: cfg, authority: authority, log: log.With("component", "federation"), refresh: func() { provider.ProxiesChanged() }, reg: reg}
 	provider = local.New(local.Config{
-		Dir: dir, Proxies: server.ProxyMetadata, Imports: fed.imports, Loaded: func(l *local.Loaded) { fed.loaded(ctx, l) },
+		Dir: dir, Proxies: server.ProxyMetadata, Imports: fed.imports, FederationAddress: cfg.federationTarget(), Loaded: func(l *local.Loaded) { fed.loaded(ctx, l) },
 		Publisher: publishers{followMesh{authority: authority, log: log}, server, fed}, Log: log,
 	})
 	ca := &caServer{authority: authority, authn: localJoinTokens{dir: caDir, authority: authority}, addr: cfg.CAAddr,

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"net"
 	"net/http"
 
 	mcsv1a1 "sigs.k8s.io/mcs-api/pkg/apis/v1alpha1"
@@ -68,6 +69,9 @@ type config struct {
 	// FederationAddr serves the federation API to peers' operators, and
 	// BundleAddr the SPIFFE bundle endpoint; "" turns them off.
 	FederationAddr, BundleAddr string
+	// FederationTarget is where the east-west gateway forwards peers'
+	// connections to the federation API; see federationTarget.
+	FederationTarget string
 	// AdvertiseGateways are this cluster's east-west gateway addresses,
 	// sent to peers with the exports.
 	AdvertiseGateways []string
@@ -99,6 +103,7 @@ func (c *config) bindFlags(fs *pflag.FlagSet) {
 	fs.StringSliceVar(&c.CAHosts, "ca-hosts", c.CAHosts, "more host names or IPs in the certificate service's TLS certificate, for proxies that reach it by another name")
 	fs.StringVar(&c.FederationAddr, "federation-address", c.FederationAddr, "address to serve the federation API (gRPC, mTLS) to peers' operators on; empty: off")
 	fs.StringVar(&c.BundleAddr, "bundle-address", c.BundleAddr, "address to serve this trust domain's SPIFFE bundle endpoint (https_spiffe, path /bundle) on; empty: off")
+	fs.StringVar(&c.FederationTarget, "federation-gateway-target", "", "host:port the east-west gateway forwards peers' federation connections to (default: --federation-address when it names a host, else plexus-operator.<namespace>.svc and its port)")
 	fs.StringSliceVar(&c.AdvertiseGateways, "advertise-gateway", nil, "this cluster's east-west gateway address (IP:port) sent to peers with the exports; repeat for several")
 	fs.StringVar(&c.CADir, "ca-dir", c.CADir, "local mode: directory keeping the CA's root, key and join token key (default: .ca in the --local directory)")
 	fs.StringVar(&c.Namespace, "namespace", c.Namespace, "the operator's namespace: it keeps its Secrets there and never injects its pods (in a pod, set it from the downward API)")
@@ -112,6 +117,22 @@ func (c *config) bindFlags(fs *pflag.FlagSet) {
 
 // caSecretName holds the mesh CA in the operator's namespace.
 const caSecretName = "plexus-ca"
+
+// federationTarget is where the gateway reaches the federation API; ""
+// when the operator does not serve it.
+func (c *config) federationTarget() string {
+	if c.FederationAddr == "" || c.FederationTarget != "" {
+		return c.FederationTarget
+	}
+	host, port, err := net.SplitHostPort(c.FederationAddr)
+	if err != nil {
+		return ""
+	}
+	if host == "" || host == "0.0.0.0" || host == "::" {
+		host = "plexus-operator." + c.Namespace + ".svc"
+	}
+	return net.JoinHostPort(host, port)
+}
 
 // serviceHosts are the DNS names of a Service in the operator's namespace.
 func (c *config) serviceHosts(service string) []string {

@@ -27,7 +27,8 @@ func addXDS(mgr ctrl.Manager, server *ads.Server, publisher controllers.Publishe
 	if !mcs {
 		ctrl.Log.Info("the MCS API CRDs (ServiceExport, ServiceImport) are not installed: nothing is exported, and imports get no ServiceImport")
 	}
-	r := &controllers.MeshConfigReconciler{Client: mgr.GetClient(), Publisher: publisher, GatewayAPI: gateway, MCS: mcs, Imports: fed.imports, Trigger: refresh}
+	r := &controllers.MeshConfigReconciler{Client: mgr.GetClient(), Publisher: publisher, GatewayAPI: gateway, MCS: mcs, Imports: fed.imports, Trigger: refresh,
+		FederationAddress: fed.cfg.federationTarget()}
 	if err := r.SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("setting up the mesh config controller: %w", err)
 	}

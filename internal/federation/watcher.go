@@ -115,7 +115,11 @@ func (w *Watcher) Run(ctx context.Context) {
 
 // watch holds one stream; it reports whether any export set arrived.
 func (w *Watcher) watch(ctx context.Context) (bool, error) {
-	creds := credentials.NewTLS(tlsconfig.MTLSClientConfig(w.Identity, w.Identity, operatorOf(w.Peer.TrustDomain)))
+	tlsCfg := tlsconfig.MTLSClientConfig(w.Identity, w.Identity, operatorOf(w.Peer.TrustDomain))
+	// The server name lets the peer's east-west gateway route the stream
+	// to its operator, when the endpoint is the gateway.
+	tlsCfg.ServerName = model.FederationServerName(w.Peer.TrustDomain.Name())
+	creds := credentials.NewTLS(tlsCfg)
 	conn, err := grpc.NewClient(w.Peer.Endpoint, grpc.WithTransportCredentials(creds))
 	if err != nil {
 		return false, fmt.Errorf("federation endpoint %s: %w", w.Peer.Endpoint, err)

@@ -44,6 +44,9 @@ type Inputs struct {
 	Proxies map[string]nodemeta.Metadata
 	// Imports are the services peers export, from federation.
 	Imports []*model.Import
+	// FederationAddress is where the east-west gateway forwards peers to
+	// the federation API; "" for nowhere.
+	FederationAddress string
 }
 
 // Loaded is a local mesh and the peers its files declare, with the
@@ -149,6 +152,7 @@ func LoadAll(dir string, in Inputs) (*Loaded, error) {
 	if err != nil {
 		return nil, err
 	}
+	settings.FederationAddress = in.FederationAddress
 	pods, slices := fromProxies(svcs, in.Proxies)
 	cluster := kube.Cluster{Name: settings.ClusterName, TrustDomain: settings.TrustDomain}
 	services := kube.Services(cluster, svcs, slices, pods)

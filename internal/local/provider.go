@@ -28,8 +28,11 @@ type Config struct {
 	// Proxies returns the connected proxies' metadata by node ID.
 	Proxies func() map[string]nodemeta.Metadata
 	// Imports returns the services peers export now; nil for none.
-	Imports   func() []*model.Import
-	Publisher Publisher
+	Imports func() []*model.Import
+	// FederationAddress is where the east-west gateway forwards peers to
+	// the federation API; "" for nowhere.
+	FederationAddress string
+	Publisher         Publisher
 	// Loaded, when set, receives every configuration that loads (its
 	// MeshPeers and Secrets drive federation).
 	Loaded func(*Loaded)
@@ -89,7 +92,7 @@ func (p *Provider) Run(ctx context.Context) error {
 }
 
 func (p *Provider) load() error {
-	in := Inputs{Proxies: p.cfg.Proxies()}
+	in := Inputs{Proxies: p.cfg.Proxies(), FederationAddress: p.cfg.FederationAddress}
 	if p.cfg.Imports != nil {
 		in.Imports = p.cfg.Imports()
 	}

@@ -9,6 +9,11 @@ import (
 // mesh (MCS API): <service>.<namespace>.svc.clusterset.local.
 const ClusterSetDomain = "svc.clusterset.local"
 
+// FederationServerName is the TLS server name a peer's operator sends to
+// reach the federation API of trust domain td through that domain's
+// east-west gateway.
+func FederationServerName(td string) string { return "federation." + td }
+
 // ApplyImports folds m.Imports into m.Services: each peer's gateways
 // become endpoints of the service, in the peer's locality (so they rank
 // after local endpoints), carrying the identities behind them. A service

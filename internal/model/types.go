@@ -73,6 +73,10 @@ type Settings struct {
 	// EastWestPort is where the east-west gateway takes peers'
 	// connections; 0 means 15443.
 	EastWestPort uint32 `json:"eastWestPort,omitempty"`
+	// FederationAddress is where the east-west gateway forwards peers'
+	// connections to the federation API (host:port); empty: the gateway
+	// does not carry it.
+	FederationAddress string `json:"federationAddress,omitempty"`
 	// CertificateTTL is the lifetime of workload certificates the
 	// built-in CA issues; 0 means the default, 24h.
 	CertificateTTL time.Duration `json:"certificateTTL,omitempty"`

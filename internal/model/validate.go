@@ -3,6 +3,7 @@ package model
 import (
 	"errors"
 	"fmt"
+	"net"
 	"regexp"
 	"strings"
 )
@@ -25,6 +26,11 @@ func (m *Mesh) Validate() error {
 	for ns, mode := range s.NamespaceMTLS {
 		if mode != MTLSStrict && mode != MTLSPermissive {
 			add("settings", "namespace %s: mTLS mode %q is not STRICT or PERMISSIVE", ns, mode)
+		}
+	}
+	if s.FederationAddress != "" {
+		if _, port, err := net.SplitHostPort(s.FederationAddress); err != nil || port == "" {
+			add("settings", "federation address %q is not host:port", s.FederationAddress)
 		}
 	}
 	if s.MTLS != MTLSStrict && s.MTLS != MTLSPermissive {

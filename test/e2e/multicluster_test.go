@@ -28,8 +28,10 @@ type cluster struct {
 
 func startCluster(t *testing.T, lab *netlab.Lab, name string, port int) *cluster {
 	t.Helper()
+	// The federation API listens on the node's bridge address, where the
+	// cluster's east-west gateway (in a pod) can forward peers to it.
 	c := &cluster{meshLab: newPlane(t, lab), name: name, td: name + ".example",
-		fed: fmt.Sprintf("127.0.0.1:%d", port), bundle: fmt.Sprintf("127.0.0.1:%d", port+1)}
+		fed: fmt.Sprintf("%s:%d", netlab.Gateway, port), bundle: fmt.Sprintf("127.0.0.1:%d", port+1)}
 	c.cluster = name
 	mesh := fmt.Sprintf("apiVersion: mesh.plexus.dev/v1alpha1\nkind: Mesh\nmetadata: {name: %s}\nspec: {clusterName: %s, trustDomain: %s}\n", name, name, c.td)
 	c.cp, c.root, c.token = startOperator(t, c.meshLab, mesh, c.td,
@@ -43,9 +45,15 @@ func startCluster(t *testing.T, lab *netlab.Lab, name string, port int) *cluster
 }
 
 // peer declares other as a peer of c, with other's root as the initial
-// trust bundle (bundle, when given, replaces it: a wrong bundle).
-func (c *cluster) peer(t *testing.T, other *cluster, gateway string, bundle []byte) {
+// trust bundle (bundle, when given, replaces it: a wrong bundle). The
+// federation API is reached directly, or through other's gateway when
+// viaGateway.
+func (c *cluster) peer(t *testing.T, other *cluster, gateway string, bundle []byte, viaGateway ...bool) {
 	t.Helper()
+	endpoint := other.fed
+	if len(viaGateway) > 0 && viaGateway[0] {
+		endpoint = gateway + ":15443"
+	}
 	if bundle == nil {
 		var err error
 		if bundle, err = os.ReadFile(other.root); err != nil {
@@ -74,7 +82,7 @@ spec:
     endpointURL: https://%[6]s/bundle
     endpointSPIFFEID: spiffe://%[3]s/ns/plexus-system/sa/plexus-operator
     refreshInterval: 30s
-`, other.name, indented, other.td, other.fed, gateway, other.bundle))
+`, other.name, indented, other.td, endpoint, gateway, other.bundle))
 }
 
 // logSays waits until the cluster's operator log holds want.
@@ -154,11 +162,13 @@ spec:
 	east.cp.apply(t, "reviews", reviewsSvc)
 	gwPod, reviewsPod, clientPod := lab.Pod(t, "west-gw"), lab.Pod(t, "west-reviews"), lab.Pod(t, "east-client")
 	serveApp(t, reviewsPod, "west-reviews", &west.failing)
-	east.peer(t, west, gwPod.IP, nil)
-	west.peer(t, east, "192.0.2.1", nil) // east has no gateway of its own
+	// east reaches west's federation API through west's gateway, by its
+	// server name; west reaches east's directly (east has no gateway).
+	west.startGateway(t, gwPod)
+	east.peer(t, west, gwPod.IP, nil, true)
+	west.peer(t, east, "192.0.2.1", nil)
 	west.logSays(t, "peer watching exports")
 
-	west.startGateway(t, gwPod)
 	west.startProxy(t, proxySpec{pod: reviewsPod, node: "reviews.west", workload: "reviews", sa: "reviews",
 		appPorts: "8080/http", labels: "app=reviews", rootCA: west.root, credential: west.token("reviews")})
 	east.startProxy(t, proxySpec{pod: clientPod, node: "client.east", workload: "client", sa: "client",

@@ -1,6 +1,9 @@
 package translate
 
 import (
+	"net"
+	"strconv"
+
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
@@ -17,7 +20,8 @@ import (
 // chosen by the TLS server name and proxying the still-encrypted
 // connection to the service's local sidecars. A connection naming anything
 // else matches no chain and is closed: only exported services are
-// reachable from peers.
+// reachable from peers. With Settings.FederationAddress the gateway also
+// carries peers' operators to the federation API, by its own server name.
 func Gateway(m *model.Mesh, bindIP string) *Resources {
 	if bindIP == "" {
 		bindIP = "0.0.0.0"
@@ -52,6 +56,26 @@ func Gateway(m *model.Mesh, bindIP string) *Resources {
 				},
 				Filters: []*listenerv3.Filter{build.TCPProxy("gateway", name)},
 			})
+		}
+	}
+	if fa := m.Settings.FederationAddress; fa != "" {
+		if host, port, err := net.SplitHostPort(fa); err == nil {
+			if p, err := strconv.ParseUint(port, 10, 16); err == nil {
+				r.Clusters = append(r.Clusters, &clusterv3.Cluster{
+					Name:                 FederationCluster,
+					ClusterDiscoveryType: &clusterv3.Cluster_Type{Type: clusterv3.Cluster_STATIC},
+					LbPolicy:             clusterv3.Cluster_ROUND_ROBIN,
+					ConnectTimeout:       build.Duration(m.Settings.Traffic.ConnectTimeout),
+					LoadAssignment: &endpointv3.ClusterLoadAssignment{ClusterName: FederationCluster, Endpoints: []*endpointv3.LocalityLbEndpoints{
+						build.Endpoints(0, "", build.Address(host, uint32(p))),
+					}},
+				})
+				chains = append(chains, &listenerv3.FilterChain{
+					Name:             FederationServerName(m.Settings.TrustDomain),
+					FilterChainMatch: &listenerv3.FilterChainMatch{ServerNames: []string{FederationServerName(m.Settings.TrustDomain)}, TransportProtocol: "tls"},
+					Filters:          []*listenerv3.Filter{build.TCPProxy("federation", FederationCluster)},
+				})
+			}
 		}
 	}
 	r.Listeners = append(r.Listeners, &listenerv3.Listener{

@@ -36,3 +36,26 @@ func TestInboundServiceIsStableAndLocal(t *testing.T) {
 		t.Fatalf("port 8080 serves no Service, got %v", got.Key)
 	}
 }
+
+// A gateway given the operator's federation address carries peers'
+// operators to it by the trust domain's federation server name.
+func TestGatewayCarriesTheFederationAPI(t *testing.T) {
+	m := &model.Mesh{Settings: model.Settings{ClusterName: "west", TrustDomain: "west.example", FederationAddress: "plexus-operator.plexus-system.svc:15017"}}
+	r := Gateway(m, "")
+	if len(r.Listeners) != 1 || len(r.Listeners[0].GetFilterChains()) != 1 {
+		t.Fatalf("listeners %v", r.Listeners)
+	}
+	fc := r.Listeners[0].GetFilterChains()[0]
+	if got := fc.GetFilterChainMatch().GetServerNames(); len(got) != 1 || got[0] != "federation.west.example" {
+		t.Errorf("server names %v", got)
+	}
+	if len(r.Clusters) != 1 || r.Clusters[0].GetName() != FederationCluster ||
+		r.Clusters[0].GetLoadAssignment().GetEndpoints()[0].GetLbEndpoints()[0].GetEndpoint().GetAddress().GetSocketAddress().GetAddress() != "plexus-operator.plexus-system.svc" {
+		t.Errorf("clusters %v", r.Clusters)
+	}
+	// Without it, the gateway carries services only.
+	m.Settings.FederationAddress = ""
+	if r := Gateway(m, ""); len(r.Listeners[0].GetFilterChains()) != 0 || len(r.Clusters) != 0 {
+		t.Errorf("a gateway without a federation address: %v", r)
+	}
+}

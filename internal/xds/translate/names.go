@@ -59,3 +59,9 @@ func ServerName(svc model.NamespacedName, port uint32) string {
 func GatewayClusterName(svc model.NamespacedName, port uint32) string {
 	return fmt.Sprintf("gateway|%d|%s|%s", port, svc.Namespace, svc.Name)
 }
+
+// FederationServerName is model.FederationServerName.
+func FederationServerName(td string) string { return model.FederationServerName(td) }
+
+// FederationCluster names the gateway's cluster of the federation API.
+const FederationCluster = "federation"
