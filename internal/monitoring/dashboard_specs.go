@@ -10,6 +10,9 @@ import (
 
 // Matchers every panel filters on.
 const (
+	// gatewayPods are the east-west gateways' series (their pods are named
+	// after the Deployment).
+	gatewayPods = `job="` + JobProxy + `",pod=~"plexus-east-west-gateway.*"`
 	inCluster    = `cluster=~"$cluster"`
 	inService    = `destination_namespace=~"$namespace",destination_service=~"$service"`
 	fromWorkload = `source_namespace=~"$namespace",source_workload=~"$workload"`
@@ -269,6 +272,14 @@ func multiCluster() dashboardSpec {
 				{title: "Control planes up", unit: "short", queries: []query{{fmt.Sprintf("sum by (cluster) (%s)", m("up", `job="`+JobControlPlane+`"`)), "{{cluster}}"}}},
 				{title: "Connected proxies", unit: "short", queries: []query{{fmt.Sprintf("sum by (cluster) (%s)", m(telemetry.XDSConnectedProxies.Name)), "{{cluster}}"}}},
 				{title: "Requests served", unit: "reqps", queries: []query{{svcRequests("cluster", `direction="inbound"`), "{{cluster}}"}}},
+			}},
+			{title: "East-west gateways", panels: []panel{
+				{title: "Gateway throughput", unit: "Bps", description: "Bytes the east-west gateways carry to exported services for peers, still encrypted.",
+					queries: []query{{orZero(fmt.Sprintf("sum by (cluster, destination_service) (rate(%s%s))", m(telemetry.TCPSentBytes.Name, gatewayPods), rateRange),
+						"sum by (cluster) ("+m(telemetry.XDSConnectedProxies.Name)+")"), "{{cluster}} {{destination_service}}"}}},
+				{title: "Gateway connections", unit: "cps",
+					queries: []query{{orZero(rate("cluster, destination_service", telemetry.TCPConnectionsOpened.Name, gatewayPods),
+						"sum by (cluster) ("+m(telemetry.XDSConnectedProxies.Name)+")"), "{{cluster}} {{destination_service}}"}}},
 			}},
 			{title: "Federation", panels: []panel{
 				{title: "Peers connected", unit: "short", description: "1 while a cluster's federation stream to a peer is up; 0 without peers.",
