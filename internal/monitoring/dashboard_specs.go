@@ -12,7 +12,7 @@ import (
 const (
 	// gatewayPods are the east-west gateways' series (their pods are named
 	// after the Deployment).
-	gatewayPods = `job="` + JobProxy + `",pod=~"plexus-east-west-gateway.*"`
+	gatewayPods  = `job="` + JobProxy + `",pod=~"plexus-east-west-gateway.*"`
 	inCluster    = `cluster=~"$cluster"`
 	inService    = `destination_namespace=~"$namespace",destination_service=~"$service"`
 	fromWorkload = `source_namespace=~"$namespace",source_workload=~"$workload"`
