@@ -115,6 +115,7 @@ func startIdentity(ctx context.Context, o IdentityOptions, p *Proxy, m *metrics.
 			next.Bundle, next.Federated = b.Own, b.Federated
 			current = &next
 			install(current)
+			m.SetPeerClusters(b.Clusters)
 			log.Info("trust bundles updated", "federated", len(b.Federated))
 		})
 	}()

@@ -28,8 +28,10 @@ type caServer struct {
 	hosts     []string
 	log       *slog.Logger
 	reg       prometheus.Registerer
-	// federated are the peers' bundles sent with certificates; nil for none.
+	// federated are the peers' bundles sent with certificates, and
+	// clusters their cluster names; nil for none.
 	federated func() map[string][]*x509.Certificate
+	clusters  func() map[string]string
 }
 
 // NeedLeaderElection is false: every replica issues certificates.
@@ -43,7 +45,7 @@ func (c *caServer) Start(ctx context.Context) error {
 	serving := &identity.ServingCertificates{CA: c.authority.CA, Hosts: c.hosts}
 	g := grpc.NewServer(grpc.Creds(credentials.NewTLS(&tls.Config{GetCertificate: serving.GetCertificate, MinVersion: tls.VersionTLS12})))
 	capb.RegisterCertificatesServer(g, identity.NewServer(identity.ServerConfig{
-		CA: c.authority.CA, TTL: c.authority.TTL, Authenticator: c.authn, Log: c.log, Registerer: c.reg, Federated: c.federated,
+		CA: c.authority.CA, TTL: c.authority.TTL, Authenticator: c.authn, Log: c.log, Registerer: c.reg, Federated: c.federated, FederatedClusters: c.clusters,
 	}))
 	go func() {
 		<-ctx.Done()

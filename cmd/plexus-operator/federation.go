@@ -155,3 +155,13 @@ func (f *operatorFederation) federated() map[string][]*x509.Certificate {
 	}
 	return mgr.Federated()
 }
+
+func (f *operatorFederation) clusters() map[string]string {
+	f.mu.Lock()
+	mgr := f.mgr
+	f.mu.Unlock()
+	if mgr == nil {
+		return nil
+	}
+	return mgr.Clusters()
+}

@@ -40,7 +40,7 @@ func runLocal(ctx context.Context, dir string, cfg config, log *slog.Logger) err
 		Publisher: publishers{followMesh{authority: authority, log: log}, server, fed}, Log: log,
 	})
 	ca := &caServer{authority: authority, authn: localJoinTokens{dir: caDir, authority: authority}, addr: cfg.CAAddr,
-		hosts: []string{"127.0.0.1", "localhost"}, log: log.With("component", "ca"), reg: reg, federated: fed.federated}
+		hosts: []string{"127.0.0.1", "localhost"}, log: log.With("component", "ca"), reg: reg, federated: fed.federated, clusters: fed.clusters}
 
 	ln, err := listenGRPC(ctx, cfg.XDSAddr)
 	if err != nil {

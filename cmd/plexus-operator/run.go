@@ -261,7 +261,7 @@ func run(ctx context.Context, restConfig *rest.Config, cfg config) error {
 	}
 	if err := mgr.Add(&caServer{
 		authority: authority, addr: cfg.CAAddr, hosts: append(cfg.serviceHosts("plexus-operator"), cfg.CAHosts...),
-		log: slogger.With("component", "ca"), reg: ctrlmetrics.Registry, federated: fed.federated,
+		log: slogger.With("component", "ca"), reg: ctrlmetrics.Registry, federated: fed.federated, clusters: fed.clusters,
 		authn: &kube.TokenReviews{Client: mgr.GetClient(), Audience: inject.TokenAudience, TrustDomain: func() (spiffeid.TrustDomain, bool) {
 			if ca := authority.CA(); ca != nil {
 				return ca.TrustDomain(), true

@@ -249,6 +249,17 @@ func (m *Manager) Federated() map[string][]*x509.Certificate {
 	return out
 }
 
+// Clusters names the cluster of each peer trust domain, for metrics.
+func (m *Manager) Clusters() map[string]string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := make(map[string]string, len(m.peers))
+	for _, p := range m.peers {
+		out[p.cfg.Peer.TrustDomain.Name()] = p.cfg.Peer.Cluster
+	}
+	return out
+}
+
 // States are the peers' statuses by MeshPeer name.
 func (m *Manager) States() map[string]PeerState {
 	m.mu.Lock()

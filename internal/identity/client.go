@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"slices"
 	"time"
 
@@ -174,6 +175,8 @@ func parseFederated(in map[string]*capb.Bundle, own spiffeid.TrustDomain) (map[s
 type Bundles struct {
 	Own       []*x509.Certificate
 	Federated map[string][]*x509.Certificate
+	// Clusters names the cluster of each federated trust domain.
+	Clusters map[string]string
 }
 
 // Equal reports whether b and o hold the same roots.
@@ -181,7 +184,7 @@ func (b *Bundles) Equal(o *Bundles) bool {
 	same := func(x, y []*x509.Certificate) bool {
 		return slices.EqualFunc(x, y, func(a, c *x509.Certificate) bool { return a.Equal(c) })
 	}
-	if o == nil || !same(b.Own, o.Own) || len(b.Federated) != len(o.Federated) {
+	if o == nil || !same(b.Own, o.Own) || len(b.Federated) != len(o.Federated) || !maps.Equal(b.Clusters, o.Clusters) {
 		return false
 	}
 	for td, roots := range b.Federated {
@@ -210,7 +213,7 @@ func (c *Client) FetchBundles(ctx context.Context, own spiffeid.TrustDomain) (*B
 	if err != nil {
 		return nil, err
 	}
-	return &Bundles{Own: roots, Federated: federated}, nil
+	return &Bundles{Own: roots, Federated: federated, Clusters: resp.GetFederatedClusters()}, nil
 }
 
 // WatchBundles asks the CA for the bundles every interval until ctx ends,
@@ -219,16 +222,19 @@ func (c *Client) FetchBundles(ctx context.Context, own spiffeid.TrustDomain) (*B
 // the mesh's trust domain, false while the workload has no certificate.
 func (c *Client) WatchBundles(ctx context.Context, interval time.Duration, own func() (spiffeid.TrustDomain, bool), use func(*Bundles)) {
 	var last *Bundles
+	var wait time.Duration // the first look is at once
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case <-time.After(interval):
+		case <-time.After(wait):
 		}
 		td, ok := own()
 		if !ok {
+			wait = min(time.Second, interval) // no certificate yet: look again soon
 			continue
 		}
+		wait = interval
 		b, err := c.FetchBundles(ctx, td)
 		if err != nil {
 			if ctx.Err() == nil {

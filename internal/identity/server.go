@@ -34,6 +34,9 @@ type ServerConfig struct {
 	// Federated returns the bundles of federated trust domains, by trust
 	// domain name, sent with every certificate; nil for none.
 	Federated func() map[string][]*x509.Certificate
+	// FederatedClusters returns the cluster name of each federated trust
+	// domain; nil for none.
+	FederatedClusters func() map[string]string
 	// Now is the clock. Default: time.Now.
 	Now        func() time.Time
 	Log        *slog.Logger
@@ -97,7 +100,11 @@ func (s *Server) Bundles(context.Context, *capb.BundlesRequest) (*capb.BundlesRe
 	if ca == nil {
 		return nil, status.Error(codes.Unavailable, "the CA is not ready yet; retry")
 	}
-	return &capb.BundlesResponse{TrustBundle: raw(ca.Roots()), FederatedBundles: s.federated(ca)}, nil
+	resp := &capb.BundlesResponse{TrustBundle: raw(ca.Roots()), FederatedBundles: s.federated(ca)}
+	if s.cfg.FederatedClusters != nil {
+		resp.FederatedClusters = s.cfg.FederatedClusters()
+	}
+	return resp, nil
 }
 
 // federated are the peers' bundles to send, without the mesh's own.

@@ -38,6 +38,8 @@ type Metrics struct {
 	// trustDomain is the proxy's own, from its certificate: an inbound
 	// caller from it is in the proxy's cluster.
 	trustDomain atomic.Pointer[string]
+	// peerClusters names the cluster of each federated trust domain.
+	peerClusters atomic.Pointer[map[string]string]
 
 	requests, retries, timeouts, ejections, overflows, localReplies *prometheus.CounterVec
 	tcpOpened, tcpClosed, tcpSent, tcpReceived, configUpdates       *prometheus.CounterVec
@@ -100,6 +102,10 @@ func (m *Metrics) CertificateFetched(err error, notAfter time.Time) {
 // SetTrustDomain records the proxy's trust domain, from its certificate.
 func (m *Metrics) SetTrustDomain(td string) { m.trustDomain.Store(&td) }
 
+// SetPeerClusters records the cluster of each federated trust domain, so
+// that inbound callers from a peer are labelled with its cluster.
+func (m *Metrics) SetPeerClusters(clusters map[string]string) { m.peerClusters.Store(&clusters) }
+
 // edge returns the edge labels of traffic in dir to or from cluster c.
 func (m *Metrics) edge(dir config.Direction, c *config.Cluster) []string {
 	return m.edgeFrom(dir, c, "")
@@ -109,7 +115,8 @@ func (m *Metrics) edge(dir config.Direction, c *config.Cluster) []string {
 // caller's namespace and service account (as the workload) come from
 // spiffe://<trust domain>/ns/<namespace>/sa/<service account>, and a
 // caller of the proxy's own trust domain is in its cluster (each cluster
-// has its own trust domain).
+// has its own trust domain), and one of a federated peer's trust domain
+// is in that peer's cluster.
 func (m *Metrics) edgeFrom(dir config.Direction, c *config.Cluster, peer string) []string {
 	dst := config.Service{Name: unknown, Namespace: unknown, Cluster: unknown}
 	if c != nil && c.Service.Name != "" {
@@ -121,6 +128,8 @@ func (m *Metrics) edgeFrom(dir config.Direction, c *config.Cluster, peer string)
 			ns, sa = parts[4], parts[6]
 			if td := m.trustDomain.Load(); td != nil && parts[2] == *td {
 				cluster = m.self.Cluster
+			} else if peers := m.peerClusters.Load(); peers != nil && (*peers)[parts[2]] != "" {
+				cluster = (*peers)[parts[2]]
 			}
 		}
 		return []string{dir.String(), sa, ns, cluster, dst.Name, dst.Namespace, dst.Cluster}

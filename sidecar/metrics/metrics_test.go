@@ -25,6 +25,9 @@ func TestRequestLabelsBothSides(t *testing.T) {
 	ratings := &config.Cluster{Name: "outbound|9080||ratings.shop", Service: config.Service{Name: "ratings", Namespace: "shop", Cluster: "west"}}
 	m.Request(httpproxy.RequestEvent{Direction: config.Inbound, Cluster: reviews, Status: 200, Duration: time.Millisecond, Peer: "spiffe://east.example/ns/web/sa/frontend"})
 	m.Request(httpproxy.RequestEvent{Direction: config.Inbound, Cluster: reviews, Status: 503, Duration: time.Millisecond, Peer: "spiffe://west.example/ns/web/sa/frontend"})
+	// Once the CA names the peers' clusters, a west caller is west's.
+	m.SetPeerClusters(map[string]string{"west.example": "west"})
+	m.Request(httpproxy.RequestEvent{Direction: config.Inbound, Cluster: reviews, Status: 503, Duration: time.Millisecond, Peer: "spiffe://west.example/ns/web/sa/frontend"})
 	m.Request(httpproxy.RequestEvent{Direction: config.Outbound, Cluster: ratings, Status: 200, GRPCStatus: "0", Duration: time.Millisecond})
 	// Served by a host in north: the request counts toward north.
 	m.Request(httpproxy.RequestEvent{Direction: config.Outbound, Cluster: ratings, Status: 200, GRPCStatus: "0", Duration: time.Millisecond, DestinationCluster: "north"})
@@ -33,6 +36,7 @@ func TestRequestLabelsBothSides(t *testing.T) {
 # TYPE plexus_requests_total counter
 plexus_requests_total{destination_cluster="east",destination_namespace="shop",destination_service="reviews",direction="inbound",grpc_status="",response_code="200",source_cluster="east",source_namespace="web",source_workload="frontend"} 1
 plexus_requests_total{destination_cluster="east",destination_namespace="shop",destination_service="reviews",direction="inbound",grpc_status="",response_code="503",source_cluster="unknown",source_namespace="web",source_workload="frontend"} 1
+plexus_requests_total{destination_cluster="east",destination_namespace="shop",destination_service="reviews",direction="inbound",grpc_status="",response_code="503",source_cluster="west",source_namespace="web",source_workload="frontend"} 1
 plexus_requests_total{destination_cluster="north",destination_namespace="shop",destination_service="ratings",direction="outbound",grpc_status="0",response_code="200",source_cluster="east",source_namespace="shop",source_workload="reviews-v1"} 1
 plexus_requests_total{destination_cluster="west",destination_namespace="shop",destination_service="ratings",direction="outbound",grpc_status="0",response_code="200",source_cluster="east",source_namespace="shop",source_workload="reviews-v1"} 1
 `

@@ -241,6 +241,16 @@ func TestThreeKubernetesClusters(t *testing.T) {
 		return nil
 	})
 
+	// mTLS end to end: west's gateway carried connections without
+	// terminating any request.
+	_, gwMetrics, err := get(gateways[west].HTTPClient(t), "http://127.0.0.1:15000/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(gwMetrics, "plexus_requests_total{") || !strings.Contains(gwMetrics, "plexus_tcp_connections_opened_total{") {
+		t.Errorf("west's gateway must pass TLS through:\n%s", grepLines(gwMetrics, "plexus_"))
+	}
+
 	// north's gateway stops: west serves every request.
 	gw := north.proxies["gateway"]
 	if err := gw.Process.Kill(); err != nil {

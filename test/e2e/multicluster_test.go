@@ -199,14 +199,25 @@ spec:
 
 	// west's sidecar terminated the session and saw east's client; the
 	// gateway carried bytes without terminating anything.
+	// Its bundles from the CA name east's cluster: callers from east.example
+	// are counted as east's.
 	admin := reviewsPod.HTTPClient(t)
-	_, metrics, err := get(admin, "http://127.0.0.1:15000/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !strings.Contains(metrics, `direction="inbound"`) || !strings.Contains(metrics, `source_workload="client"`) {
-		t.Errorf("west's reviews sidecar did not count requests from east's client:\n%s", grepLines(metrics, "plexus_requests_total"))
-	}
+	testenv.Eventually(t, "west counts east's client as east's", func() error {
+		if _, _, err := get(c, "http://10.96.0.10:8080/"); err != nil {
+			return err
+		}
+		_, metrics, err := get(admin, "http://127.0.0.1:15000/metrics")
+		if err != nil {
+			return err
+		}
+		for _, l := range strings.Split(metrics, "\n") {
+			if strings.HasPrefix(l, "plexus_requests_total{") && strings.Contains(l, `direction="inbound"`) &&
+				strings.Contains(l, `source_workload="client"`) && strings.Contains(l, `source_cluster="east"`) {
+				return nil
+			}
+		}
+		return fmt.Errorf("no inbound requests from east's client:\n%s", grepLines(metrics, "plexus_requests_total{"))
+	})
 	_, gwMetrics, err := get(gwPod.HTTPClient(t), "http://127.0.0.1:15000/metrics")
 	if err != nil {
 		t.Fatal(err)

@@ -66,8 +66,11 @@ type BundlesResponse struct {
 	TrustBundle [][]byte `protobuf:"bytes,1,rep,name=trust_bundle,json=trustBundle,proto3" json:"trust_bundle,omitempty"`
 	// The bundles of federated trust domains, by trust domain name.
 	FederatedBundles map[string]*Bundle `protobuf:"bytes,2,rep,name=federated_bundles,json=federatedBundles,proto3" json:"federated_bundles,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
-	unknownFields    protoimpl.UnknownFields
-	sizeCache        protoimpl.SizeCache
+	// The cluster name of each federated trust domain (its MeshPeer's
+	// clusterName), for labelling callers from there in metrics.
+	FederatedClusters map[string]string `protobuf:"bytes,3,rep,name=federated_clusters,json=federatedClusters,proto3" json:"federated_clusters,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
 }
 
 func (x *BundlesResponse) Reset() {
@@ -110,6 +113,13 @@ func (x *BundlesResponse) GetTrustBundle() [][]byte {
 func (x *BundlesResponse) GetFederatedBundles() map[string]*Bundle {
 	if x != nil {
 		return x.FederatedBundles
+	}
+	return nil
+}
+
+func (x *BundlesResponse) GetFederatedClusters() map[string]string {
+	if x != nil {
+		return x.FederatedClusters
 	}
 	return nil
 }
@@ -295,13 +305,17 @@ var File_internal_identity_capb_ca_proto protoreflect.FileDescriptor
 const file_internal_identity_capb_ca_proto_rawDesc = "" +
 	"\n" +
 	"\x1finternal/identity/capb/ca.proto\x12\fplexus.ca.v1\"\x10\n" +
-	"\x0eBundlesRequest\"\xf1\x01\n" +
+	"\x0eBundlesRequest\"\x9c\x03\n" +
 	"\x0fBundlesResponse\x12!\n" +
 	"\ftrust_bundle\x18\x01 \x03(\fR\vtrustBundle\x12`\n" +
-	"\x11federated_bundles\x18\x02 \x03(\v23.plexus.ca.v1.BundlesResponse.FederatedBundlesEntryR\x10federatedBundles\x1aY\n" +
+	"\x11federated_bundles\x18\x02 \x03(\v23.plexus.ca.v1.BundlesResponse.FederatedBundlesEntryR\x10federatedBundles\x12c\n" +
+	"\x12federated_clusters\x18\x03 \x03(\v24.plexus.ca.v1.BundlesResponse.FederatedClustersEntryR\x11federatedClusters\x1aY\n" +
 	"\x15FederatedBundlesEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12*\n" +
-	"\x05value\x18\x02 \x01(\v2\x14.plexus.ca.v1.BundleR\x05value:\x028\x01\"?\n" +
+	"\x05value\x18\x02 \x01(\v2\x14.plexus.ca.v1.BundleR\x05value:\x028\x01\x1aD\n" +
+	"\x16FederatedClustersEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"?\n" +
 	"\vSignRequest\x12\x10\n" +
 	"\x03csr\x18\x01 \x01(\fR\x03csr\x12\x1e\n" +
 	"\n" +
@@ -334,7 +348,7 @@ func file_internal_identity_capb_ca_proto_rawDescGZIP() []byte {
 	return file_internal_identity_capb_ca_proto_rawDescData
 }
 
-var file_internal_identity_capb_ca_proto_msgTypes = make([]protoimpl.MessageInfo, 7)
+var file_internal_identity_capb_ca_proto_msgTypes = make([]protoimpl.MessageInfo, 8)
 var file_internal_identity_capb_ca_proto_goTypes = []any{
 	(*BundlesRequest)(nil),  // 0: plexus.ca.v1.BundlesRequest
 	(*BundlesResponse)(nil), // 1: plexus.ca.v1.BundlesResponse
@@ -342,22 +356,24 @@ var file_internal_identity_capb_ca_proto_goTypes = []any{
 	(*SignResponse)(nil),    // 3: plexus.ca.v1.SignResponse
 	(*Bundle)(nil),          // 4: plexus.ca.v1.Bundle
 	nil,                     // 5: plexus.ca.v1.BundlesResponse.FederatedBundlesEntry
-	nil,                     // 6: plexus.ca.v1.SignResponse.FederatedBundlesEntry
+	nil,                     // 6: plexus.ca.v1.BundlesResponse.FederatedClustersEntry
+	nil,                     // 7: plexus.ca.v1.SignResponse.FederatedBundlesEntry
 }
 var file_internal_identity_capb_ca_proto_depIdxs = []int32{
 	5, // 0: plexus.ca.v1.BundlesResponse.federated_bundles:type_name -> plexus.ca.v1.BundlesResponse.FederatedBundlesEntry
-	6, // 1: plexus.ca.v1.SignResponse.federated_bundles:type_name -> plexus.ca.v1.SignResponse.FederatedBundlesEntry
-	4, // 2: plexus.ca.v1.BundlesResponse.FederatedBundlesEntry.value:type_name -> plexus.ca.v1.Bundle
-	4, // 3: plexus.ca.v1.SignResponse.FederatedBundlesEntry.value:type_name -> plexus.ca.v1.Bundle
-	2, // 4: plexus.ca.v1.Certificates.Sign:input_type -> plexus.ca.v1.SignRequest
-	0, // 5: plexus.ca.v1.Certificates.Bundles:input_type -> plexus.ca.v1.BundlesRequest
-	3, // 6: plexus.ca.v1.Certificates.Sign:output_type -> plexus.ca.v1.SignResponse
-	1, // 7: plexus.ca.v1.Certificates.Bundles:output_type -> plexus.ca.v1.BundlesResponse
-	6, // [6:8] is the sub-list for method output_type
-	4, // [4:6] is the sub-list for method input_type
-	4, // [4:4] is the sub-list for extension type_name
-	4, // [4:4] is the sub-list for extension extendee
-	0, // [0:4] is the sub-list for field type_name
+	6, // 1: plexus.ca.v1.BundlesResponse.federated_clusters:type_name -> plexus.ca.v1.BundlesResponse.FederatedClustersEntry
+	7, // 2: plexus.ca.v1.SignResponse.federated_bundles:type_name -> plexus.ca.v1.SignResponse.FederatedBundlesEntry
+	4, // 3: plexus.ca.v1.BundlesResponse.FederatedBundlesEntry.value:type_name -> plexus.ca.v1.Bundle
+	4, // 4: plexus.ca.v1.SignResponse.FederatedBundlesEntry.value:type_name -> plexus.ca.v1.Bundle
+	2, // 5: plexus.ca.v1.Certificates.Sign:input_type -> plexus.ca.v1.SignRequest
+	0, // 6: plexus.ca.v1.Certificates.Bundles:input_type -> plexus.ca.v1.BundlesRequest
+	3, // 7: plexus.ca.v1.Certificates.Sign:output_type -> plexus.ca.v1.SignResponse
+	1, // 8: plexus.ca.v1.Certificates.Bundles:output_type -> plexus.ca.v1.BundlesResponse
+	7, // [7:9] is the sub-list for method output_type
+	5, // [5:7] is the sub-list for method input_type
+	5, // [5:5] is the sub-list for extension type_name
+	5, // [5:5] is the sub-list for extension extendee
+	0, // [0:5] is the sub-list for field type_name
 }
 
 func init() { file_internal_identity_capb_ca_proto_init() }
@@ -371,7 +387,7 @@ func file_internal_identity_capb_ca_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_internal_identity_capb_ca_proto_rawDesc), len(file_internal_identity_capb_ca_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   7,
+			NumMessages:   8,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
