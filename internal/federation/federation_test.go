@@ -351,3 +351,26 @@ func TestManagerFederatesAndPublishesMetrics(t *testing.T) {
 		t.Errorf("%d series of a removed peer left (%v)", n, err)
 	}
 }
+
+// The export set is re-sent unchanged now and then, so the watcher's last
+// sync shows how fresh its view is.
+func TestExportsAreResent(t *testing.T) {
+	east, west := newDomain(t, "east.example"), newDomain(t, "west.example")
+	srv, addr, _ := serve(t, west.trust(t, OperatorAccount, east), east)
+	srv.Resync = 100 * time.Millisecond
+	srv.Update(exports("reviews"))
+	w := watch(t, east.trust(t, OperatorAccount, west), addr, time.Hour)
+	var first time.Time
+	testenv.Eventually(t, "first sync", func() error {
+		if first = w.Status().LastSync; first.IsZero() {
+			return errors.New("not yet")
+		}
+		return nil
+	})
+	testenv.Eventually(t, "a later sync without a change", func() error {
+		if !w.Status().LastSync.After(first) {
+			return errors.New("not yet")
+		}
+		return nil
+	})
+}

@@ -53,9 +53,9 @@ type Manager struct {
 	// Registerer receives the federation metrics; nil for none.
 	Registerer prometheus.Registerer
 
-	trust                      *Trust
-	server                     *Server
-	connected, imported, fresh *prometheus.GaugeVec
+	trust                              *Trust
+	server                             *Server
+	connected, imported, synced, fresh *prometheus.GaugeVec
 
 	mu    sync.Mutex
 	peers map[string]*peerRun
@@ -76,9 +76,10 @@ func (m *Manager) Init() {
 	m.server = NewServer(m.Log.With("component", "federation"), m.isPeer)
 	m.connected = telemetry.FederationPeerConnected.GaugeVec()
 	m.imported = telemetry.FederationImportedServices.GaugeVec()
+	m.synced = telemetry.FederationLastSync.GaugeVec()
 	m.fresh = telemetry.FederationBundleRefresh.GaugeVec()
 	if m.Registerer != nil {
-		for _, c := range []prometheus.Collector{m.connected, m.imported, m.fresh} {
+		for _, c := range []prometheus.Collector{m.connected, m.imported, m.synced, m.fresh} {
 			if err := m.Registerer.Register(c); err != nil {
 				m.Log.Error("federation metrics not registered", "error", err)
 			}
@@ -112,6 +113,9 @@ func (m *Manager) changed() {
 		}
 		m.connected.WithLabelValues(name).Set(up)
 		m.imported.WithLabelValues(name).Set(float64(len(st.Imports)))
+		if !st.LastSync.IsZero() {
+			m.synced.WithLabelValues(name).Set(float64(st.LastSync.Unix()))
+		}
 		if !st.Bundle.LastRefresh.IsZero() {
 			m.fresh.WithLabelValues(name).Set(float64(st.Bundle.LastRefresh.Unix()))
 		}
@@ -178,6 +182,7 @@ func (m *Manager) SetPeers(ctx context.Context, peers []PeerConfig) {
 		m.peers[name] = run
 		m.connected.WithLabelValues(name).Set(0)
 		m.imported.WithLabelValues(name).Set(0)
+		m.synced.WithLabelValues(name).Set(0)
 		m.fresh.WithLabelValues(name).Set(0)
 		go func() {
 			defer close(run.done)
@@ -194,7 +199,7 @@ func (m *Manager) SetPeers(ctx context.Context, peers []PeerConfig) {
 	for _, run := range stopped {
 		run.cancel()
 		<-run.done
-		for _, g := range []*prometheus.GaugeVec{m.connected, m.imported, m.fresh} {
+		for _, g := range []*prometheus.GaugeVec{m.connected, m.imported, m.synced, m.fresh} {
 			g.DeleteLabelValues(run.cfg.Name)
 		}
 	}

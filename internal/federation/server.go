@@ -3,6 +3,7 @@ package federation
 import (
 	"log/slog"
 	"sync"
+	"time"
 
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 	"google.golang.org/grpc"
@@ -21,10 +22,18 @@ type Server struct {
 	// isPeer says whether a trust domain belongs to a declared peer.
 	isPeer func(spiffeid.TrustDomain) bool
 
+	// Resync re-sends the export set this often even when it did not
+	// change, so a peer sees how fresh its view is (sync lag) and a stream
+	// that silently died is noticed. Default: DefaultResync.
+	Resync time.Duration
+
 	mu      sync.Mutex
 	set     *fedpb.ExportSet
 	changed chan struct{}
 }
+
+// DefaultResync is how often the export set is re-sent unchanged.
+const DefaultResync = 30 * time.Second
 
 // NewServer serves exports to the operators of the trust domains isPeer
 // accepts.
@@ -68,6 +77,10 @@ func (s *Server) Watch(req *fedpb.WatchRequest, stream grpc.ServerStreamingServe
 		return status.Errorf(codes.PermissionDenied, "%s is not the operator of a peer: declare its trust domain in a MeshPeer", id)
 	}
 	s.log.Info("peer watching exports", "peer", id.String(), "cluster", req.GetCluster())
+	resync := s.Resync
+	if resync == 0 {
+		resync = DefaultResync
+	}
 	for {
 		set, changed := s.current()
 		if set != nil {
@@ -79,6 +92,7 @@ func (s *Server) Watch(req *fedpb.WatchRequest, stream grpc.ServerStreamingServe
 		case <-stream.Context().Done():
 			return nil
 		case <-changed:
+		case <-time.After(resync):
 		}
 	}
 }

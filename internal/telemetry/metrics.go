@@ -198,6 +198,11 @@ var (
 		Help:   "Services imported from a peer (0 once withdrawn).",
 		Labels: []string{LabelPeer},
 	}
+	FederationLastSync = Metric{
+		Name: "plexus_federation_peer_last_sync_timestamp_seconds", Kind: Gauge,
+		Help:   "When a peer's export set last arrived, in Unix seconds; peers re-send it every 30s, so time() minus this is the sync lag.",
+		Labels: []string{LabelPeer},
+	}
 	FederationBundleRefresh = Metric{
 		Name: "plexus_federation_bundle_refresh_timestamp_seconds", Kind: Gauge,
 		Help:   "When a peer's trust bundle was last fetched from its bundle endpoint, in Unix seconds; 0 before the first fetch.",
@@ -208,7 +213,7 @@ var (
 // ControlPlane returns every metric the control plane publishes.
 func ControlPlane() []Metric {
 	return []Metric{XDSConnectedProxies, XDSPushDuration, XDSPushSize, XDSNACKs, CertificatesIssued, CARootExpiry,
-		FederationPeerConnected, FederationImportedServices, FederationBundleRefresh}
+		FederationPeerConnected, FederationImportedServices, FederationLastSync, FederationBundleRefresh}
 }
 
 // Proxies returns every metric a proxy publishes.
