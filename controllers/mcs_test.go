@@ -69,6 +69,7 @@ func TestServiceExportsAndImports(t *testing.T) {
 	)
 	t.Cleanup(func() { peerImports.set() })
 	exportCondition(t, "flights", string(mcsv1a1.ServiceExportConditionConflict), metav1.ConditionTrue, "PortConflict", "cluster west exports it with ports 9090/grpc")
+	var carsIP string
 	testenv.Eventually(t, "ServiceImport travel/cars", func() error {
 		var si mcsv1a1.ServiceImport
 		if err := env.Client.Get(ctx, client.ObjectKey{Namespace: "travel", Name: "cars"}, &si); err != nil {
@@ -77,12 +78,18 @@ func TestServiceExportsAndImports(t *testing.T) {
 		if len(si.Spec.Ports) != 1 || si.Spec.Ports[0].Port != 8080 || len(si.Status.Clusters) != 1 || si.Status.Clusters[0].Cluster != "west" {
 			return fmt.Errorf("ServiceImport %+v", si)
 		}
+		// cars runs only in west: it gets a clusterset IP of its own.
+		if len(si.Spec.IPs) != 1 || !ClusterSetPrefix.Contains(netip.MustParseAddr(si.Spec.IPs[0])) {
+			return fmt.Errorf("ServiceImport IPs %v, want one clusterset IP", si.Spec.IPs)
+		}
+		carsIP = si.Spec.IPs[0]
 		return nil
 	})
 	testenv.Eventually(t, "cars in the model through west's gateway", func() error {
 		m := published.get()
 		svc := m.Service(model.NamespacedName{Namespace: "travel", Name: "cars"})
-		if svc == nil || len(svc.Endpoints) != 1 || svc.Endpoints[0].Address.String() != "192.0.2.10" {
+		if svc == nil || len(svc.Endpoints) != 1 || svc.Endpoints[0].Address.String() != "192.0.2.10" ||
+			len(svc.VIPs) != 1 || svc.VIPs[0].String() != carsIP || svc.Hostnames[0] != "cars.travel.svc.clusterset.local" {
 			return fmt.Errorf("service %+v", svc)
 		}
 		return nil

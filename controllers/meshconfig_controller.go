@@ -129,7 +129,7 @@ func (r *MeshConfigReconciler) Reconcile(ctx context.Context, _ ctrl.Request) (c
 		m.Imports = r.Imports()
 	}
 	if r.MCS {
-		errs = append(errs, r.applyExports(ctx, m))
+		errs = append(errs, r.applyExports(ctx, m), r.assignClusterSetIPs(ctx, m))
 	}
 	m.ApplyImports()
 	m.Sort()
