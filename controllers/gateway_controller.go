@@ -6,7 +6,6 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/intstr"
@@ -66,13 +65,13 @@ func (r *GatewayReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ct
 	cond := metav1.Condition{Type: meshv1.ConditionFederationReady, ObservedGeneration: mesh.Generation}
 	if !*gw.Enabled {
 		for _, o := range objs {
-			if err := r.deleteOurs(ctx, o); err != nil {
+			if err := deleteOurs(ctx, r.Client, o); err != nil {
 				return ctrl.Result{}, err
 			}
 		}
 		cond.Status, cond.Reason = metav1.ConditionFalse, ReasonGatewayDisabled
 		cond.Message = "spec.federation.eastWestGateway.enabled is false: peers cannot reach this cluster's exported services"
-		return ctrl.Result{}, r.setCondition(ctx, mesh, cond)
+		return ctrl.Result{}, setMeshCondition(ctx, r.Client, mesh, cond)
 	}
 	owner := metav1.NewControllerRef(mesh, meshv1.GroupVersion.WithKind("Mesh"))
 	for _, o := range objs {
@@ -92,7 +91,7 @@ func (r *GatewayReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ct
 		cond.Status, cond.Reason = metav1.ConditionFalse, ReasonGatewayUnavailable
 		cond.Message = fmt.Sprintf("east-west gateway Deployment %s/%s has no available replica yet", r.Namespace, GatewayName)
 	}
-	return ctrl.Result{}, r.setCondition(ctx, mesh, cond)
+	return ctrl.Result{}, setMeshCondition(ctx, r.Client, mesh, cond)
 }
 
 // objects are the gateway's service account, Deployment and Service.
@@ -153,27 +152,6 @@ func (r *GatewayReconciler) objects(mesh *meshv1.Mesh, spec *meshv1.MeshSpec) []
 		},
 	}
 	return []client.Object{sa, dep, svc}
-}
-
-func (r *GatewayReconciler) deleteOurs(ctx context.Context, obj client.Object) error {
-	existing := obj.DeepCopyObject().(client.Object)
-	if err := r.Client.Get(ctx, client.ObjectKeyFromObject(obj), existing); err != nil {
-		return client.IgnoreNotFound(err)
-	}
-	if existing.GetLabels()["app.kubernetes.io/managed-by"] != "plexus-operator" {
-		return nil
-	}
-	return client.IgnoreNotFound(r.Client.Delete(ctx, existing))
-}
-
-func (r *GatewayReconciler) setCondition(ctx context.Context, mesh *meshv1.Mesh, cond metav1.Condition) error {
-	if c := meta.FindStatusCondition(mesh.Status.Conditions, cond.Type); c != nil &&
-		c.Status == cond.Status && c.Reason == cond.Reason && c.Message == cond.Message && c.ObservedGeneration == cond.ObservedGeneration {
-		return nil
-	}
-	patch := client.MergeFromWithOptions(mesh.DeepCopy(), client.MergeFromWithOptimisticLock{})
-	meta.SetStatusCondition(&mesh.Status.Conditions, cond)
-	return client.IgnoreNotFound(r.Client.Status().Patch(ctx, mesh, patch))
 }
 
 // SetupWithManager watches the Meshes (spec changes) and the gateway's

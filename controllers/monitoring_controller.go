@@ -130,7 +130,7 @@ func (r *MonitoringReconciler) Reconcile(ctx context.Context, req ctrl.Request) 
 					continue
 				}
 				installed = append(installed, what)
-			} else if err := r.deleteOurs(ctx, o.obj); err != nil {
+			} else if err := deleteOurs(ctx, r.Client, o.obj); err != nil {
 				errs = append(errs, fmt.Errorf("removing %s: %w", what, err))
 			}
 		}
@@ -172,7 +172,7 @@ func (r *MonitoringReconciler) Reconcile(ctx context.Context, req ctrl.Request) 
 		cond.Status, cond.Reason = metav1.ConditionTrue, ReasonInstalled
 		cond.Message = "installed: " + strings.Join(installed, ", ")
 	}
-	if err := r.setCondition(ctx, mesh, cond); err != nil {
+	if err := setMeshCondition(ctx, r.Client, mesh, cond); err != nil {
 		if apierrors.IsConflict(err) {
 			// The Mesh controller updated the status meanwhile: not a
 			// failure, just look again.
@@ -233,31 +233,6 @@ func applyObject(ctx context.Context, c client.Client, obj client.Object) error 
 	unstructured.RemoveNestedField(u, "metadata", "creationTimestamp")
 	unstructured.RemoveNestedField(u, "status")
 	return c.Apply(ctx, client.ApplyConfigurationFromUnstructured(&unstructured.Unstructured{Object: u}), fieldOwner, client.ForceOwnership)
-}
-
-// deleteOurs removes obj if it exists and the operator made it.
-func (r *MonitoringReconciler) deleteOurs(ctx context.Context, obj client.Object) error {
-	existing := obj.DeepCopyObject().(client.Object)
-	if err := r.Client.Get(ctx, client.ObjectKeyFromObject(obj), existing); err != nil {
-		return client.IgnoreNotFound(err)
-	}
-	if existing.GetLabels()[monitoring.LabelManagedBy] != monitoring.ManagedBy {
-		return nil
-	}
-	return client.IgnoreNotFound(r.Client.Delete(ctx, existing))
-}
-
-func (r *MonitoringReconciler) setCondition(ctx context.Context, mesh *meshv1.Mesh, cond metav1.Condition) error {
-	if c := meta.FindStatusCondition(mesh.Status.Conditions, cond.Type); c != nil &&
-		c.Status == cond.Status && c.Reason == cond.Reason && c.Message == cond.Message && c.ObservedGeneration == cond.ObservedGeneration {
-		return nil
-	}
-	patch := client.MergeFromWithOptions(mesh.DeepCopy(), client.MergeFromWithOptimisticLock{})
-	meta.SetStatusCondition(&mesh.Status.Conditions, cond)
-	if err := r.Client.Status().Patch(ctx, mesh, patch); err != nil {
-		return fmt.Errorf("updating the ObservabilityReady condition of Mesh %s: %w", mesh.Name, err)
-	}
-	return nil
 }
 
 var monitoringKinds = []schema.GroupKind{

@@ -2,7 +2,6 @@ package federation
 
 import (
 	"crypto/x509"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -12,6 +11,7 @@ import (
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 
 	meshv1 "github.com/plexus-mesh/plexus/api/v1alpha1"
+	"github.com/plexus-mesh/plexus/internal/identity"
 )
 
 // FromMeshPeer converts a MeshPeer, with the initial trust bundle its
@@ -68,24 +68,9 @@ func parseBundle(td spiffeid.TrustDomain, data []byte) ([]*x509.Certificate, err
 		}
 		return nil, errors.New("holds a SPIFFE bundle without X.509 authorities")
 	}
-	var out []*x509.Certificate
-	for rest := data; ; {
-		var block *pem.Block
-		block, rest = pem.Decode(rest)
-		if block == nil {
-			break
-		}
-		if block.Type != "CERTIFICATE" {
-			continue
-		}
-		c, err := x509.ParseCertificate(block.Bytes)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, c)
-	}
-	if len(out) == 0 {
+	roots, err := identity.ParseCertificates(data)
+	if err != nil {
 		return nil, errors.New("holds neither PEM certificates nor a SPIFFE bundle")
 	}
-	return out, nil
+	return roots, nil
 }

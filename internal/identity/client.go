@@ -102,22 +102,11 @@ func (c *Client) Fetch(ctx context.Context) (*SVID, error) {
 }
 
 func parseResponse(resp *capb.SignResponse, key *ecdsa.PrivateKey) (*SVID, error) {
-	parse := func(ders [][]byte) ([]*x509.Certificate, error) {
-		out := make([]*x509.Certificate, 0, len(ders))
-		for _, d := range ders {
-			c, err := x509.ParseCertificate(d)
-			if err != nil {
-				return nil, err
-			}
-			out = append(out, c)
-		}
-		return out, nil
-	}
-	chain, err := parse(resp.GetCertChain())
+	chain, err := parseDER(resp.GetCertChain())
 	if err != nil {
 		return nil, fmt.Errorf("the CA's certificate chain: %w", err)
 	}
-	bundle, err := parse(resp.GetTrustBundle())
+	bundle, err := parseDER(resp.GetTrustBundle())
 	if err != nil {
 		return nil, fmt.Errorf("the CA's trust bundle: %w", err)
 	}
@@ -138,7 +127,7 @@ func parseResponse(resp *capb.SignResponse, key *ecdsa.PrivateKey) (*SVID, error
 	return &SVID{ID: id, Chain: chain, Key: key, Bundle: bundle, Federated: federated}, nil
 }
 
-func parseCertificates(ders [][]byte) ([]*x509.Certificate, error) {
+func parseDER(ders [][]byte) ([]*x509.Certificate, error) {
 	out := make([]*x509.Certificate, 0, len(ders))
 	for _, d := range ders {
 		c, err := x509.ParseCertificate(d)
@@ -158,7 +147,7 @@ func parseFederated(in map[string]*capb.Bundle, own spiffeid.TrustDomain) (map[s
 		if _, err := spiffeid.TrustDomainFromString(td); err != nil || td == own.Name() {
 			return nil, fmt.Errorf("the CA sent a federated bundle for %q, which is not a peer trust domain", td)
 		}
-		roots, err := parseCertificates(b.GetRoots())
+		roots, err := parseDER(b.GetRoots())
 		if err != nil {
 			return nil, fmt.Errorf("the federated bundle of %s: %w", td, err)
 		}
@@ -202,7 +191,7 @@ func (c *Client) FetchBundles(ctx context.Context, own spiffeid.TrustDomain) (*B
 	if err != nil {
 		return nil, fmt.Errorf("trust bundles: %w", err)
 	}
-	roots, err := parseCertificates(resp.GetTrustBundle())
+	roots, err := parseDER(resp.GetTrustBundle())
 	if err != nil {
 		return nil, fmt.Errorf("the CA's trust bundle: %w", err)
 	}

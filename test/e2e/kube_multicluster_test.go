@@ -174,16 +174,7 @@ func (k *kubeCluster) runReviews(t *testing.T, lab *netlab.Lab) (gateway *netlab
 	k.startProxy(t, proxySpec{pod: pod, node: "reviews-0.shop", workload: "reviews", sa: "reviews",
 		appPorts: "8080/http", rootCA: k.file(t, "root.pem", k.root), credential: k.token(t, "reviews")})
 	gateway = lab.Pod(t, k.name+"-gw")
-	logFile, err := os.Create(filepath.Join(k.dir, "gateway.log"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = logFile.Close() })
-	cmd := exec.CommandContext(context.Background(), bin.proxy, "gateway", "--xds-address", k.xds, "--node-id", "gateway."+k.name,
-		"--cluster", k.name, "--ip", gateway.IP, "--log-level", "debug")
-	cmd.Stdout, cmd.Stderr = logFile, logFile
-	gateway.Start(t, cmd, proxyUID)
-	k.proxies["gateway"] = cmd
+	k.startGateway(t, gateway)
 	return gateway
 }
 

@@ -121,19 +121,19 @@ func (c *cluster) logSaysAll(t *testing.T, want ...string) {
 	})
 }
 
-// startGateway runs west's east-west gateway in its own pod.
-func (c *cluster) startGateway(t *testing.T, pod *netlab.Pod) {
+// startGateway runs the plane's east-west gateway in pod.
+func (m *meshLab) startGateway(t *testing.T, pod *netlab.Pod) {
 	t.Helper()
-	logFile, err := os.Create(filepath.Join(c.dir, "gateway.log"))
+	logFile, err := os.Create(filepath.Join(m.dir, "gateway.log"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = logFile.Close() })
-	cmd := exec.CommandContext(context.Background(), bin.proxy, "gateway", "--xds-address", c.xds, "--node-id", "gateway."+c.name,
-		"--cluster", c.name, "--ip", pod.IP, "--log-level", "debug")
+	cmd := exec.CommandContext(context.Background(), bin.proxy, "gateway", "--xds-address", m.xds, "--node-id", "gateway."+m.cluster,
+		"--cluster", m.cluster, "--ip", pod.IP, "--log-level", "debug")
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	pod.Start(t, cmd, proxyUID)
-	c.proxies["gateway"] = cmd
+	m.proxies["gateway"] = cmd
 }
 
 // TestTwoClustersThroughAnEastWestGateway federates east and west (local
