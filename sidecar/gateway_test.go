@@ -138,7 +138,25 @@ func TestEastWestGatewayPassesMTLSThrough(t *testing.T) {
 			t.Errorf("server name %q: the gateway passed a connection for a service it does not export", sni)
 		}
 	}
-	conn, err := (&net.Dialer{}).DialContext(context.Background(), "tcp", net.JoinHostPort(gatewayIP, fmt.Sprint(translate.EastWestPort)))
+	// Connections that close at once (load balancer health checks), stall
+	// mid-ClientHello, or send a flood that is no ClientHello are dropped,
+	// and the gateway keeps serving.
+	gwAddr := net.JoinHostPort(gatewayIP, fmt.Sprint(translate.EastWestPort))
+	for _, send := range [][]byte{nil, {0x16, 0x03}, append([]byte{0x16, 0x03, 0x01, 0xff, 0xff}, make([]byte, 20<<10)...)} {
+		conn, err := (&net.Dialer{}).DialContext(context.Background(), "tcp", gwAddr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _ = conn.Write(send)
+		_ = conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+		_, _ = io.ReadAll(conn)
+		_ = conn.Close()
+	}
+	if code, who, _ := get(t, c, fmt.Sprintf("http://127.0.0.1:%d/", outbound)); code != http.StatusOK || who != "reviews" {
+		t.Fatalf("after bad connections, through the gateway: %d from %q", code, who)
+	}
+
+	conn, err := (&net.Dialer{}).DialContext(context.Background(), "tcp", gwAddr)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -103,7 +103,7 @@ func (c *config) bindFlags(fs *pflag.FlagSet) {
 	fs.StringSliceVar(&c.CAHosts, "ca-hosts", c.CAHosts, "more host names or IPs in the certificate service's TLS certificate, for proxies that reach it by another name")
 	fs.StringVar(&c.FederationAddr, "federation-address", c.FederationAddr, "address to serve the federation API (gRPC, mTLS) to peers' operators on; empty: off")
 	fs.StringVar(&c.BundleAddr, "bundle-address", c.BundleAddr, "address to serve this trust domain's SPIFFE bundle endpoint (https_spiffe, path /bundle) on; empty: off")
-	fs.StringVar(&c.FederationTarget, "federation-gateway-target", "", "host:port the east-west gateway forwards peers' federation connections to (default: --federation-address when it names a host, else plexus-operator.<namespace>.svc and its port)")
+	fs.StringVar(&c.FederationTarget, "federation-gateway-target", "", "IP:port the east-west gateway forwards peers' federation connections to, such as the operator Service's cluster IP and federation port (default: --federation-address when it names an IP; else the gateway does not carry the federation API)")
 	fs.StringSliceVar(&c.AdvertiseGateways, "advertise-gateway", nil, "this cluster's east-west gateway address (IP:port) sent to peers with the exports; repeat for several")
 	fs.StringVar(&c.CADir, "ca-dir", c.CADir, "local mode: directory keeping the CA's root, key and join token key (default: .ca in the --local directory)")
 	fs.StringVar(&c.Namespace, "namespace", c.Namespace, "the operator's namespace: it keeps its Secrets there and never injects its pods (in a pod, set it from the downward API)")
@@ -118,20 +118,18 @@ func (c *config) bindFlags(fs *pflag.FlagSet) {
 // caSecretName holds the mesh CA in the operator's namespace.
 const caSecretName = "plexus-ca"
 
-// federationTarget is where the gateway reaches the federation API; ""
-// when the operator does not serve it.
+// federationTarget is where the gateway reaches the federation API: the
+// --federation-gateway-target, or the --federation-address when it names
+// an IP; "" (the gateway does not carry the federation API) otherwise.
 func (c *config) federationTarget() string {
 	if c.FederationAddr == "" || c.FederationTarget != "" {
 		return c.FederationTarget
 	}
-	host, port, err := net.SplitHostPort(c.FederationAddr)
-	if err != nil {
+	host, _, err := net.SplitHostPort(c.FederationAddr)
+	if err != nil || net.ParseIP(host) == nil || net.ParseIP(host).IsUnspecified() {
 		return ""
 	}
-	if host == "" || host == "0.0.0.0" || host == "::" {
-		host = "plexus-operator." + c.Namespace + ".svc"
-	}
-	return net.JoinHostPort(host, port)
+	return c.FederationAddr
 }
 
 // serviceHosts are the DNS names of a Service in the operator's namespace.

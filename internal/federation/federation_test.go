@@ -225,6 +225,21 @@ func TestImportsCheckThePeer(t *testing.T) {
 	if len(imps) != 1 || len(imps[0].Identities) != 1 {
 		t.Errorf("imports %+v: want reviews with west's identity only", imps)
 	}
+	// Bad names, repeated ports and services without identities (which
+	// could only be called in plaintext) are not imported.
+	set = exports("reviews", "Bad_Name", "details")
+	set.Services[2].Ports = append(set.Services[2].Ports, set.Services[2].Ports[0])
+	noID := &fedpb.ExportedService{Namespace: "shop", Name: "plain", Ports: []*fedpb.Port{{Name: "http", Port: 80}}}
+	set.Services = append(set.Services, noID)
+	imps, err = Imports(set, peer)
+	for _, want := range []string{`"shop/Bad_Name": not a valid`, "port 9080 (\"http\") given twice", "service shop/plain: no sidecar identity"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("error %v does not say %q", err, want)
+		}
+	}
+	if len(imps) != 2 || imps[0].Key.Name != "reviews" || imps[1].Key.Name != "details" || len(imps[1].Ports) != 1 {
+		t.Errorf("imports %+v: want reviews and details (one port)", imps)
+	}
 	set = exports("reviews")
 	set.Cluster = "east"
 	if _, err := Imports(set, peer); err == nil || !strings.Contains(err.Error(), `exports of cluster "east"`) {

@@ -4,8 +4,10 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"strings"
 
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
+	"k8s.io/apimachinery/pkg/util/validation"
 
 	"github.com/plexus-mesh/plexus/internal/federation/fedpb"
 	"github.com/plexus-mesh/plexus/internal/model"
@@ -26,7 +28,7 @@ func Imports(set *fedpb.ExportSet, peer Peer) ([]*model.Import, error) {
 			break // the MeshPeer's addresses win
 		}
 		ap, err := netip.ParseAddrPort(g)
-		if err != nil {
+		if err != nil || ap.Port() == 0 {
 			errs = append(errs, fmt.Errorf("gateway %q is not an IP:port", g))
 			continue
 		}
@@ -36,18 +38,41 @@ func Imports(set *fedpb.ExportSet, peer Peer) ([]*model.Import, error) {
 		return nil, errors.Join(append(errs, errors.New("the peer exports services but no gateway to reach them through"))...)
 	}
 	out := make([]*model.Import, 0, len(set.GetServices()))
+	seen := map[model.NamespacedName]bool{}
 	for _, s := range set.GetServices() {
+		key := model.NamespacedName{Namespace: s.GetNamespace(), Name: s.GetName()}
+		if msgs := append(validation.IsDNS1123Label(key.Namespace), validation.IsDNS1035Label(key.Name)...); len(msgs) > 0 {
+			errs = append(errs, fmt.Errorf("service %q: not a valid namespace and Service name: %s", key, strings.Join(msgs, "; ")))
+			continue
+		}
+		if seen[key] {
+			errs = append(errs, fmt.Errorf("service %s: exported twice", key))
+			continue
+		}
+		seen[key] = true
 		imp := &model.Import{
 			Key:         model.NamespacedName{Namespace: s.GetNamespace(), Name: s.GetName()},
 			Cluster:     peer.Cluster,
 			TrustDomain: peer.TrustDomain.Name(),
 			Gateways:    gateways,
 		}
+		ports, names := map[uint32]bool{}, map[string]bool{}
 		for _, p := range s.GetPorts() {
-			if p.GetPort() == 0 || p.GetPort() > 65535 {
+			switch {
+			case p.GetPort() == 0 || p.GetPort() > 65535:
 				errs = append(errs, fmt.Errorf("service %s: port %d is out of range", imp.Key, p.GetPort()))
 				continue
+			case ports[p.GetPort()] || names[p.GetName()]:
+				errs = append(errs, fmt.Errorf("service %s: port %d (%q) given twice", imp.Key, p.GetPort(), p.GetName()))
+				continue
 			}
+			switch model.Protocol(p.GetProtocol()) {
+			case model.ProtocolHTTP, model.ProtocolHTTP2, model.ProtocolGRPC, model.ProtocolTCP, model.ProtocolUnknown:
+			default:
+				errs = append(errs, fmt.Errorf("service %s: port %d has unknown protocol %q", imp.Key, p.GetPort(), p.GetProtocol()))
+				continue
+			}
+			ports[p.GetPort()], names[p.GetName()] = true, true
 			imp.Ports = append(imp.Ports, model.ServicePort{Name: p.GetName(), Port: p.GetPort(), Protocol: model.Protocol(p.GetProtocol())})
 		}
 		for _, id := range s.GetIdentities() {
@@ -58,8 +83,12 @@ func Imports(set *fedpb.ExportSet, peer Peer) ([]*model.Import, error) {
 			}
 			imp.Identities = append(imp.Identities, id)
 		}
-		if len(imp.Ports) > 0 {
+		// No identity to verify means no mTLS: such a service is not
+		// imported rather than called in plaintext across clusters.
+		if len(imp.Ports) > 0 && len(imp.Identities) > 0 {
 			out = append(out, imp)
+		} else if len(imp.Identities) == 0 {
+			errs = append(errs, fmt.Errorf("service %s: no sidecar identity to verify, not imported (traffic between clusters is mTLS only)", imp.Key))
 		}
 	}
 	return out, errors.Join(errs...)
@@ -84,6 +113,9 @@ func ExportSet(m *model.Mesh, gateways []string) *fedpb.ExportSet {
 				seen[ep.Identity] = true
 				es.Identities = append(es.Identities, ep.Identity)
 			}
+		}
+		if len(es.Identities) == 0 {
+			continue // no sidecar here to serve it: the gateway has no chain for it
 		}
 		set.Services = append(set.Services, es)
 	}

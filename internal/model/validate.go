@@ -29,8 +29,9 @@ func (m *Mesh) Validate() error {
 		}
 	}
 	if s.FederationAddress != "" {
-		if _, port, err := net.SplitHostPort(s.FederationAddress); err != nil || port == "" {
-			add("settings", "federation address %q is not host:port", s.FederationAddress)
+		// The gateway's cluster is static: the proxy does not resolve names.
+		if host, port, err := net.SplitHostPort(s.FederationAddress); err != nil || port == "" || net.ParseIP(host) == nil {
+			add("settings", "federation address %q is not IP:port", s.FederationAddress)
 		}
 	}
 	if s.MTLS != MTLSStrict && s.MTLS != MTLSPermissive {

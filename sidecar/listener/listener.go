@@ -261,15 +261,17 @@ func (l *Listener) handle(conn net.Conn, port int) {
 func (l *Listener) handleWith(s *state, conn net.Conn, port int) {
 	var transport, app, serverName string
 	if s.sniff {
+		// On error the sniffers return no connection: close the one we have.
+		raw := conn
 		var err error
-		if transport, app, conn, err = sniff(conn, SniffTimeout); err != nil {
-			_ = conn.Close()
+		if transport, app, conn, err = sniff(raw, SniffTimeout); err != nil {
+			_ = raw.Close()
 			return
 		}
 		if s.sni && transport == TransportTLS {
 			if serverName, conn, err = peekServerName(conn, SniffTimeout); err != nil {
-				l.env.Logger().Debug("no TLS ClientHello", "listener", s.cfg.Name, "remote", conn.RemoteAddr(), "error", err)
-				_ = conn.Close()
+				l.env.Logger().Debug("no TLS ClientHello", "listener", s.cfg.Name, "remote", raw.RemoteAddr(), "error", err)
+				_ = raw.Close()
 				return
 			}
 		}

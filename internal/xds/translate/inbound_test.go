@@ -40,7 +40,7 @@ func TestInboundServiceIsStableAndLocal(t *testing.T) {
 // A gateway given the operator's federation address carries peers'
 // operators to it by the trust domain's federation server name.
 func TestGatewayCarriesTheFederationAPI(t *testing.T) {
-	m := &model.Mesh{Settings: model.Settings{ClusterName: "west", TrustDomain: "west.example", FederationAddress: "plexus-operator.plexus-system.svc:15017"}}
+	m := &model.Mesh{Settings: model.Settings{ClusterName: "west", TrustDomain: "west.example", FederationAddress: "10.96.0.17:15017"}}
 	r := Gateway(m, "")
 	if len(r.Listeners) != 1 || len(r.Listeners[0].GetFilterChains()) != 1 {
 		t.Fatalf("listeners %v", r.Listeners)
@@ -50,7 +50,7 @@ func TestGatewayCarriesTheFederationAPI(t *testing.T) {
 		t.Errorf("server names %v", got)
 	}
 	if len(r.Clusters) != 1 || r.Clusters[0].GetName() != FederationCluster ||
-		r.Clusters[0].GetLoadAssignment().GetEndpoints()[0].GetLbEndpoints()[0].GetEndpoint().GetAddress().GetSocketAddress().GetAddress() != "plexus-operator.plexus-system.svc" {
+		r.Clusters[0].GetLoadAssignment().GetEndpoints()[0].GetLbEndpoints()[0].GetEndpoint().GetAddress().GetSocketAddress().GetAddress() != "10.96.0.17" {
 		t.Errorf("clusters %v", r.Clusters)
 	}
 	// Without it, the gateway carries services only.
