@@ -126,42 +126,39 @@ func serveBundle(ctx context.Context, trust *federation.Trust, td spiffeid.Trust
 	return nil
 }
 
+// started is the federation Manager, nil until federation starts.
+func (f *operatorFederation) started() *federation.Manager {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.mgr
+}
+
 // Update publishes the mesh's exports to peers.
 func (f *operatorFederation) Update(m *model.Mesh) {
-	f.mu.Lock()
-	mgr := f.mgr
-	f.mu.Unlock()
-	if mgr != nil {
+	if mgr := f.started(); mgr != nil {
 		mgr.Publish(m, f.cfg.AdvertiseGateways)
 	}
 }
 
+// imports, federated and clusters are the Manager's, or nothing before it
+// starts.
 func (f *operatorFederation) imports() []*model.Import {
-	f.mu.Lock()
-	mgr := f.mgr
-	f.mu.Unlock()
-	if mgr == nil {
-		return nil
+	if mgr := f.started(); mgr != nil {
+		return mgr.Imports()
 	}
-	return mgr.Imports()
+	return nil
 }
 
 func (f *operatorFederation) federated() map[string][]*x509.Certificate {
-	f.mu.Lock()
-	mgr := f.mgr
-	f.mu.Unlock()
-	if mgr == nil {
-		return nil
+	if mgr := f.started(); mgr != nil {
+		return mgr.Federated()
 	}
-	return mgr.Federated()
+	return nil
 }
 
 func (f *operatorFederation) clusters() map[string]string {
-	f.mu.Lock()
-	mgr := f.mgr
-	f.mu.Unlock()
-	if mgr == nil {
-		return nil
+	if mgr := f.started(); mgr != nil {
+		return mgr.Clusters()
 	}
-	return mgr.Clusters()
+	return nil
 }

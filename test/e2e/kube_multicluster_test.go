@@ -216,31 +216,11 @@ func TestThreeKubernetesClusters(t *testing.T) {
 		rootCA: east.file(t, "root.pem", east.root), credential: east.token(t, "client")})
 	c := clientPod.HTTPClient(t)
 	url := "http://" + vip + ":8080/"
-	seen := map[string]int{}
-	testenv.Eventually(t, "east reaches reviews in west and in north", func() error {
-		code, body, err := get(c, url)
-		if err != nil {
-			return err
-		}
-		if code != http.StatusOK {
-			return fmt.Errorf("status %d: %s", code, body)
-		}
-		seen[body]++
-		if seen["west-reviews"] == 0 || seen["north-reviews"] == 0 {
-			return fmt.Errorf("answered by %v", seen)
-		}
-		return nil
-	})
+	reachesEach(t, c, url, "west-reviews", "north-reviews")
 
 	// mTLS end to end: west's gateway carried connections without
 	// terminating any request.
-	_, gwMetrics, err := get(gateways[west].HTTPClient(t), "http://127.0.0.1:15000/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if strings.Contains(gwMetrics, "plexus_requests_total{") || !strings.Contains(gwMetrics, "plexus_tcp_connections_opened_total{") {
-		t.Errorf("west's gateway must pass TLS through:\n%s", grepLines(gwMetrics, "plexus_"))
-	}
+	passesTLSThrough(t, gateways[west])
 
 	// north's gateway stops: west serves every request.
 	gw := north.proxies["gateway"]
