@@ -148,6 +148,19 @@ func TestCompileListener(t *testing.T) {
 		t.Fatalf("HTTP manager timeouts and limits: %+v", h)
 	}
 
+	// Client SAN matchers admit the trust domains they name, with the roots
+	// of the combined validation context.
+	in.FilterChains[0].TransportSocket = tlsSocket(&tlsv3.DownstreamTlsContext{
+		RequireClientCertificate: wrapperspb.Bool(true),
+		CommonTlsContext:         clientTrustDomains(prefixURI("spiffe://east.example/"), prefixURI("spiffe://west.example/"), prefixURI("spiffe://east.example/")),
+	})
+	if got, err = config.CompileListener(in); err != nil {
+		t.Fatal(err)
+	}
+	deepEqual(t, "downstream TLS with trust domains", got.FilterChains[0].TLS, &config.DownstreamTLS{
+		CertificateSecret: "default", ValidationSecret: "ROOTCA", RequireClientCert: true, TrustDomains: []string{"east.example", "west.example"},
+	})
+
 	// A virtual listener that only hands connections over needs no chain.
 	od := &listenerv3.Listener{Name: "virtual", Address: build.Address("0.0.0.0", 15001), UseOriginalDst: wrapperspb.Bool(true)}
 	if got, err := config.CompileListener(od); err != nil || !got.UseOriginalDst || len(got.FilterChains) != 0 {
@@ -208,7 +221,49 @@ func TestCompileListenerErrors(t *testing.T) {
 			ValidationContextType: &tlsv3.CommonTlsContext_ValidationContext{ValidationContext: &tlsv3.CertificateValidationContext{}}}, false),
 			[]string{"inline validation_context is not supported"}},
 		{"upstream context on a listener", func(l L) { l.FilterChains[0].TransportSocket = tlsSocket(&tlsv3.UpstreamTlsContext{}) }, []string{"want a DownstreamTlsContext"}},
+		{"client SAN exact SPIFFE ID", tlsCtx(clientTrustDomains(exactURI("spiffe://east.example/ns/shop/sa/web")), true),
+			[]string{"match_typed_subject_alt_names[0]", `only URI SAN matchers with a prefix "spiffe://<trust domain>/" are supported`}},
+		{"client SAN DNS", tlsCtx(clientTrustDomains(&tlsv3.SubjectAltNameMatcher{SanType: tlsv3.SubjectAltNameMatcher_DNS, Matcher: prefix("spiffe://east.example/")}), true),
+			[]string{"SAN type DNS", `only URI SAN matchers with a prefix "spiffe://<trust domain>/"`}},
+		{"client SAN prefix without the slash", tlsCtx(clientTrustDomains(prefixURI("spiffe://east.example")), true),
+			[]string{`prefix "spiffe://east.example"`, "are supported"}},
+		{"client SAN prefix of a path", tlsCtx(clientTrustDomains(prefixURI("spiffe://east.example/ns/")), true),
+			[]string{`"east.example/ns" is not a trust domain name`}},
+		{"client SAN prefix of another scheme", tlsCtx(clientTrustDomains(prefixURI("https://east.example/")), true),
+			[]string{`prefix "https://east.example/"`}},
+		{"client SAN prefix with a bad trust domain", tlsCtx(clientTrustDomains(prefixURI("spiffe://East.Example/")), true),
+			[]string{`"East.Example" is not a trust domain name`}},
+		{"client SAN prefix ignoring case", tlsCtx(clientTrustDomains(&tlsv3.SubjectAltNameMatcher{
+			SanType: tlsv3.SubjectAltNameMatcher_URI, Matcher: &matcherv3.StringMatcher{MatchPattern: &matcherv3.StringMatcher_Prefix{Prefix: "spiffe://east.example/"}, IgnoreCase: true},
+		}), true), []string{"ignore_case is not supported"}},
+		{"client SAN without a client certificate", tlsCtx(clientTrustDomains(prefixURI("spiffe://east.example/")), false),
+			[]string{"match_typed_subject_alt_names needs require_client_certificate"}},
+		{"default validation context with inline CAs", tlsCtx(func() *tlsv3.CommonTlsContext {
+			c := clientTrustDomains(prefixURI("spiffe://east.example/"))
+			c.GetCombinedValidationContext().DefaultValidationContext.TrustedCa = &corev3.DataSource{Specifier: &corev3.DataSource_InlineString{InlineString: "PEM"}}
+			return c
+		}(), true), []string{"default_validation_context: only match_typed_subject_alt_names is supported"}},
 	})
+}
+
+// clientTrustDomains is a server's TLS context verifying clients against
+// ROOTCA and the SAN matchers sans.
+func clientTrustDomains(sans ...*tlsv3.SubjectAltNameMatcher) *tlsv3.CommonTlsContext {
+	return &tlsv3.CommonTlsContext{
+		TlsCertificateSdsSecretConfigs: []*tlsv3.SdsSecretConfig{sds("default")},
+		ValidationContextType: &tlsv3.CommonTlsContext_CombinedValidationContext{CombinedValidationContext: &tlsv3.CommonTlsContext_CombinedCertificateValidationContext{
+			DefaultValidationContext:         &tlsv3.CertificateValidationContext{MatchTypedSubjectAltNames: sans},
+			ValidationContextSdsSecretConfig: sds("ROOTCA"),
+		}},
+	}
+}
+
+func prefixURI(p string) *tlsv3.SubjectAltNameMatcher {
+	return &tlsv3.SubjectAltNameMatcher{SanType: tlsv3.SubjectAltNameMatcher_URI, Matcher: prefix(p)}
+}
+
+func exactURI(s string) *tlsv3.SubjectAltNameMatcher {
+	return &tlsv3.SubjectAltNameMatcher{SanType: tlsv3.SubjectAltNameMatcher_URI, Matcher: exact(s)}
 }
 
 func upstreamTLS(c *tlsv3.CommonTlsContext) *corev3.TransportSocket {
@@ -226,6 +281,10 @@ func sanMatcher(typ tlsv3.SubjectAltNameMatcher_SanType, m *matcherv3.StringMatc
 
 func exact(s string) *matcherv3.StringMatcher {
 	return &matcherv3.StringMatcher{MatchPattern: &matcherv3.StringMatcher_Exact{Exact: s}}
+}
+
+func prefix(s string) *matcherv3.StringMatcher {
+	return &matcherv3.StringMatcher{MatchPattern: &matcherv3.StringMatcher_Prefix{Prefix: s}}
 }
 
 func TestCompileCluster(t *testing.T) {

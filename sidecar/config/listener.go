@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -15,7 +16,10 @@ import (
 	rbacnetv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/rbac/v3"
 	tcpv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/tcp_proxy/v3"
 	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
+	matcherv3 "github.com/envoyproxy/go-control-plane/envoy/type/matcher/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/wellknown"
+	"github.com/spiffe/go-spiffe/v2/spiffeid"
+	"google.golang.org/protobuf/proto"
 )
 
 // Defaults applied when a resource leaves a setting out.
@@ -291,6 +295,56 @@ func compileDownstreamTLS(ctx *tlsv3.DownstreamTlsContext) (*DownstreamTLS, erro
 	}
 	if out.RequireClientCert && validation == "" {
 		return nil, errors.New("require_client_certificate needs a validation context to verify client certificates against")
+	}
+	if out.TrustDomains, err = clientTrustDomains(ctx.GetCommonTlsContext().GetCombinedValidationContext().GetDefaultValidationContext()); err != nil {
+		return nil, err
+	}
+	if len(out.TrustDomains) > 0 && !out.RequireClientCert {
+		return nil, errors.New("match_typed_subject_alt_names needs require_client_certificate: without a client certificate there is no SAN to match")
+	}
+	return out, nil
+}
+
+// clientTrustDomains reads the client SAN matchers of an inbound
+// validation context. The proxy supports one form, which admits the clients
+// of one trust domain: a URI SAN matcher with the prefix
+// "spiffe://<trust domain>/". Anything else is refused rather than
+// ignored: a matcher the proxy skipped would let in clients it should keep
+// out.
+func clientTrustDomains(v *tlsv3.CertificateValidationContext) ([]string, error) {
+	const supported = `only URI SAN matchers with a prefix "spiffe://<trust domain>/" are supported`
+	if v == nil {
+		return nil, nil
+	}
+	rest := proto.Clone(v).(*tlsv3.CertificateValidationContext)
+	rest.MatchTypedSubjectAltNames = nil
+	if proto.Size(rest) > 0 {
+		return nil, errors.New("default_validation_context: only match_typed_subject_alt_names is supported; send trusted CAs as an SDS Secret")
+	}
+	var out []string
+	for i, san := range v.GetMatchTypedSubjectAltNames() {
+		if san.GetSanType() != tlsv3.SubjectAltNameMatcher_URI {
+			return nil, fmt.Errorf("match_typed_subject_alt_names[%d]: SAN type %s: %s", i, san.GetSanType(), supported)
+		}
+		p, ok := san.GetMatcher().GetMatchPattern().(*matcherv3.StringMatcher_Prefix)
+		if !ok {
+			return nil, fmt.Errorf("match_typed_subject_alt_names[%d]: %s", i, supported)
+		}
+		if san.GetMatcher().GetIgnoreCase() {
+			return nil, fmt.Errorf("match_typed_subject_alt_names[%d]: ignore_case is not supported: SPIFFE trust domains are lowercase, %s", i, supported)
+		}
+		name, scheme := strings.CutPrefix(p.Prefix, "spiffe://")
+		name, slash := strings.CutSuffix(name, "/")
+		if !scheme || !slash {
+			return nil, fmt.Errorf("match_typed_subject_alt_names[%d]: prefix %q: %s", i, p.Prefix, supported)
+		}
+		td, err := spiffeid.TrustDomainFromString(name)
+		if err != nil || td.Name() != name {
+			return nil, fmt.Errorf("match_typed_subject_alt_names[%d]: prefix %q: %q is not a trust domain name: %s", i, p.Prefix, name, supported)
+		}
+		if !slices.Contains(out, name) {
+			out = append(out, name)
+		}
 	}
 	return out, nil
 }

@@ -74,6 +74,10 @@ type DownstreamTLS struct {
 	ValidationSecret  string
 	RequireClientCert bool
 	ALPN              []string
+	// TrustDomains the client's SPIFFE ID must be a member of one of
+	// (SAN matchers "spiffe://<trust domain>/"); empty means any trust
+	// domain the proxy holds a bundle for, its own and federated ones.
+	TrustDomains []string
 }
 
 // HTTPManager proxies HTTP/1.1, HTTP/2 and gRPC.

@@ -18,6 +18,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -75,8 +76,8 @@ func (b bundleSource) GetX509BundleForTrustDomain(td spiffeid.TrustDomain) (*x50
 
 // Server returns the configuration that terminates TLS on an inbound
 // listener. With RequireClientCert (STRICT mTLS) a client must present a
-// certificate the bundles verify; the SPIFFE ID it carries is then available
-// to authorization.
+// certificate the bundles verify, with a SPIFFE ID in one of TrustDomains
+// when they are listed; the ID is then available to authorization.
 func Server(m Material, t *config.DownstreamTLS) (*tls.Config, error) {
 	if t.CertificateSecret == "" {
 		return nil, errors.New("tlsconfig: a server certificate secret is required")
@@ -84,10 +85,14 @@ func Server(m Material, t *config.DownstreamTLS) (*tls.Config, error) {
 	svid := svidSource{m: m, name: t.CertificateSecret}
 	var c *tls.Config
 	if t.RequireClientCert {
+		authorize, err := authorizeTrustDomains(t.TrustDomains)
+		if err != nil {
+			return nil, err
+		}
 		bundles := bundleSource{m: m, validation: t.ValidationSecret, own: svid}
-		c = tlsconfig.MTLSServerConfig(svid, bundles, tlsconfig.AuthorizeAny())
+		c = tlsconfig.MTLSServerConfig(svid, bundles, authorize)
 		(&verifiedPeers{bundles: bundles, now: time.Now}).wrap(c)
-		reverifyResumed(c, bundles, tlsconfig.AuthorizeAny())
+		reverifyResumed(c, bundles, authorize)
 	} else {
 		c = tlsconfig.TLSServerConfig(svid)
 	}
@@ -96,6 +101,33 @@ func Server(m Material, t *config.DownstreamTLS) (*tls.Config, error) {
 		c.NextProtos = []string{"h2", "http/1.1"}
 	}
 	return c, nil
+}
+
+// authorizeTrustDomains admits clients that are members of one of names;
+// none admits any client the bundles verify. A trust bundle only says who a
+// client is: which trust domains a port serves is the port's own decision
+// (the mesh's own only, unless it serves a Service exported to peers).
+func authorizeTrustDomains(names []string) (tlsconfig.Authorizer, error) {
+	if len(names) == 0 {
+		return tlsconfig.AuthorizeAny(), nil
+	}
+	tds := make([]spiffeid.TrustDomain, 0, len(names))
+	for _, n := range names {
+		td, err := spiffeid.TrustDomainFromString(n)
+		if err != nil {
+			return nil, fmt.Errorf("tlsconfig: %q is not a trust domain: %w", n, err)
+		}
+		tds = append(tds, td)
+	}
+	accepted := strings.Join(names, ", ")
+	return func(id spiffeid.ID, _ [][]*x509.Certificate) error {
+		for _, td := range tds {
+			if id.MemberOf(td) {
+				return nil
+			}
+		}
+		return fmt.Errorf("tlsconfig: client %s is from trust domain %s; this port accepts only %s", id, id.TrustDomain(), accepted)
+	}, nil
 }
 
 // Client returns the configuration that originates mTLS to a cluster,

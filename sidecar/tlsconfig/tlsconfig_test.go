@@ -8,6 +8,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"net"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -41,18 +42,25 @@ func (m *material) set(s *config.Secret) {
 
 func newCA(t testing.TB) *identity.CA {
 	t.Helper()
-	root, key, err := identity.NewRoot(td, time.Now())
+	return newCAIn(t, td)
+}
+
+// newCAIn is a self-signed CA of trust domain in.
+func newCAIn(t testing.TB, in spiffeid.TrustDomain) *identity.CA {
+	t.Helper()
+	root, key, err := identity.NewRoot(in, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
-	ca, err := identity.New(td, []*x509.Certificate{root}, key, []*x509.Certificate{root})
+	ca, err := identity.New(in, []*x509.Certificate{root}, key, []*x509.Certificate{root})
 	if err != nil {
 		t.Fatal(err)
 	}
 	return ca
 }
 
-// proxyMaterial holds an SVID for path from ca, and ca's roots.
+// proxyMaterial holds an SVID for path in ca's trust domain from ca, and
+// ca's roots.
 func proxyMaterial(t testing.TB, ca *identity.CA, path string) *material {
 	t.Helper()
 	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
@@ -60,7 +68,7 @@ func proxyMaterial(t testing.TB, ca *identity.CA, path string) *material {
 	if err != nil {
 		t.Fatal(err)
 	}
-	id := spiffeid.RequireFromPath(td, path)
+	id := spiffeid.RequireFromPath(ca.TrustDomain(), path)
 	chain, err := ca.Sign(csr, id, time.Hour, time.Now())
 	if err != nil {
 		t.Fatal(err)
@@ -82,11 +90,20 @@ func startServer(t *testing.T, ca *identity.CA) (net.Listener, *material) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ln, err := tls.Listen("tcp", "127.0.0.1:0", serverCfg)
+	ln, _ := serve(t, serverCfg)
+	return ln, m
+}
+
+// serve accepts TLS with cfg, as startServer describes; the outcome of
+// each server handshake goes to the channel (dropped when it is full).
+func serve(t *testing.T, cfg *tls.Config) (net.Listener, <-chan error) {
+	t.Helper()
+	ln, err := tls.Listen("tcp", "127.0.0.1:0", cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = ln.Close() })
+	handshakes := make(chan error, 16)
 	go func() {
 		for {
 			c, err := ln.Accept()
@@ -95,12 +112,40 @@ func startServer(t *testing.T, ca *identity.CA) (net.Listener, *material) {
 			}
 			go func() {
 				defer c.Close()
+				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+				err := c.(*tls.Conn).HandshakeContext(ctx)
+				cancel()
+				select {
+				case handshakes <- err:
+				default:
+				}
+				if err != nil {
+					return
+				}
 				_, _ = c.Write([]byte{1})
 				_, _ = c.Read(make([]byte, 1))
 			}()
 		}
 	}()
-	return ln, m
+	return ln, handshakes
+}
+
+// dialTLS makes one connection with cfg and reads the server's byte: in
+// TLS 1.3 the server refuses a client certificate only after the client's
+// side of the handshake is done.
+func dialTLS(cfg *tls.Config, addr string) (resumed bool, err error) {
+	d := tls.Dialer{Config: cfg}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, err := d.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return false, err
+	}
+	defer c.Close()
+	if _, err := c.Read(make([]byte, 1)); err != nil {
+		return false, err
+	}
+	return c.(*tls.Conn).ConnectionState().DidResume, nil
 }
 
 // TestSessionResumption: a second connection to the same endpoint resumes
@@ -115,20 +160,7 @@ func TestSessionResumption(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	connect := func() (resumed bool, err error) {
-		d := tls.Dialer{Config: clientCfg}
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		c, err := d.DialContext(ctx, "tcp", ln.Addr().String())
-		if err != nil {
-			return false, err
-		}
-		defer c.Close()
-		if _, err := c.Read(make([]byte, 1)); err != nil {
-			return false, err
-		}
-		return c.(*tls.Conn).ConnectionState().DidResume, nil
-	}
+	connect := func() (resumed bool, err error) { return dialTLS(clientCfg, ln.Addr().String()) }
 	if resumed, err := connect(); err != nil || resumed {
 		t.Fatalf("first connection: resumed=%v, %v; want a full handshake", resumed, err)
 	}
@@ -257,5 +289,73 @@ func TestVerifiedPeersCache(t *testing.T) {
 	verify()
 	if calls != 3 {
 		t.Fatalf("after the certificate expired: %d verifications, want 3", calls)
+	}
+}
+
+// TestTrustDomainsOfAPort: a port that lists trust domains accepts clients
+// of those only, even with a bundle that verifies others (a federated
+// peer's); a port that lists none accepts every trust domain the proxy has
+// a bundle for. A session resumed from a port that accepted a peer's client
+// does not get it into a port that does not.
+func TestTrustDomainsOfAPort(t *testing.T) {
+	westTD := spiffeid.RequireTrustDomainFromString("west.example")
+	eastCA, westCA := newCA(t), newCAIn(t, westTD)
+	// The east server holds west's bundle as a federated one; the west
+	// client holds east's.
+	server := proxyMaterial(t, eastCA, "/ns/shop/sa/reviews")
+	server.set(&config.Secret{Name: "spiffe://west.example", Roots: westCA.Roots()})
+	eastClient := proxyMaterial(t, eastCA, "/ns/shop/sa/productpage")
+	westClient := proxyMaterial(t, westCA, "/ns/shop/sa/productpage")
+	westClient.set(&config.Secret{Name: "spiffe://east.example", Roots: eastCA.Roots()})
+
+	serverCfg := func(tds ...string) *tls.Config {
+		c, err := Server(server, &config.DownstreamTLS{CertificateSecret: "default", ValidationSecret: "ROOTCA", RequireClientCert: true, TrustDomains: tds})
+		if err != nil {
+			t.Fatal(err)
+		}
+		// One set of ticket keys for both ports: the worst case, where a
+		// ticket from one port is one the other can decrypt.
+		c.SetSessionTicketKeys([][32]byte{{1}})
+		return c
+	}
+	exported, _ := serve(t, serverCfg())
+	ownOnly, ownOnlyHandshakes := serve(t, serverCfg("east.example"))
+	clientCfg := func(m *material) *tls.Config {
+		c, err := Client(m, &config.UpstreamTLS{CertificateSecret: "default", ValidationSecret: "ROOTCA", SPIFFEIDs: []string{"spiffe://east.example/ns/shop/sa/reviews"}, SNI: "reviews.shop"}, []string{"h2"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+
+	// The mesh's own clients get into both ports.
+	for _, ln := range []net.Listener{exported, ownOnly} {
+		if _, err := dialTLS(clientCfg(eastClient), ln.Addr().String()); err != nil {
+			t.Fatalf("east client to %s: %v", ln.Addr(), err)
+		}
+	}
+	if err := <-ownOnlyHandshakes; err != nil {
+		t.Fatalf("the port that accepts east.example only refused east's client: %v", err)
+	}
+
+	// A peer's client gets into the exported port, resuming its session
+	// there the second time...
+	west := clientCfg(westClient)
+	if resumed, err := dialTLS(west, exported.Addr().String()); err != nil || resumed {
+		t.Fatalf("west client to the exported port: resumed=%v, %v; want a full handshake", resumed, err)
+	}
+	if resumed, err := dialTLS(west, exported.Addr().String()); err != nil || !resumed {
+		t.Fatalf("west client to the exported port again: resumed=%v, %v; want the session resumed", resumed, err)
+	}
+	// ...but not into the other, with its session (same server name, same
+	// ticket keys) or in a full handshake.
+	for _, cfg := range []*tls.Config{west, clientCfg(westClient)} {
+		if _, err := dialTLS(cfg, ownOnly.Addr().String()); err == nil {
+			t.Fatal("a client of west.example got into a port that accepts east.example only")
+		}
+		err := <-ownOnlyHandshakes
+		if err == nil || !strings.Contains(err.Error(), "client spiffe://west.example/ns/shop/sa/productpage is from trust domain west.example; this port accepts only east.example") {
+			t.Fatalf("the server refused the west client with %v; want an error naming its trust domain", err)
+		}
 	}
 }

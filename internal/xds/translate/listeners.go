@@ -80,8 +80,9 @@ func virtualInboundListener(chains []*listenerv3.FilterChain) *listenerv3.Listen
 
 // inboundChains are one application port's filter chains: mTLS always,
 // and plaintext too in PERMISSIVE mode. In STRICT mode a plaintext
-// connection matches no chain and is closed.
-func inboundChains(port model.ServicePort, cluster string, mode model.MTLSMode, authz authorization) []*listenerv3.FilterChain {
+// connection matches no chain and is closed. clientTD, when set, is the
+// only trust domain whose clients the mTLS chain accepts.
+func inboundChains(port model.ServicePort, cluster string, mode model.MTLSMode, authz authorization, clientTD string) []*listenerv3.FilterChain {
 	// Authorization runs first: DENY rules, then ALLOW rules.
 	filters := func() []*listenerv3.Filter {
 		if port.Protocol == model.ProtocolTCP {
@@ -105,7 +106,7 @@ func inboundChains(port model.ServicePort, cluster string, mode model.MTLSMode, 
 		Name:             fmt.Sprintf("inbound|%d|mtls", port.Port),
 		FilterChainMatch: &listenerv3.FilterChainMatch{DestinationPort: build.UInt32(port.Port), TransportProtocol: "tls"},
 		Filters:          filters(),
-		TransportSocket:  downstreamMTLS(),
+		TransportSocket:  downstreamMTLS(clientTD),
 	}
 	chains := []*listenerv3.FilterChain{tlsChain}
 	if mode == model.MTLSPermissive {
@@ -118,16 +119,39 @@ func inboundChains(port model.ServicePort, cluster string, mode model.MTLSMode, 
 	return chains
 }
 
-func downstreamMTLS() *corev3.TransportSocket {
-	ctx := &tlsv3.DownstreamTlsContext{
-		RequireClientCertificate: wrapperspb.Bool(true),
-		CommonTlsContext: &tlsv3.CommonTlsContext{
-			TlsCertificateSdsSecretConfigs: []*tlsv3.SdsSecretConfig{{Name: CertificateSecret, SdsConfig: build.ADS()}},
-			ValidationContextType: &tlsv3.CommonTlsContext_ValidationContextSdsSecretConfig{
-				ValidationContextSdsSecretConfig: &tlsv3.SdsSecretConfig{Name: RootSecret, SdsConfig: build.ADS()},
-			},
-			AlpnProtocols: []string{"h2", "http/1.1"},
-		},
+// clientTrustDomain is the only trust domain whose clients w accepts on
+// port: the mesh's own, unless a Service exported to peer clusters serves
+// w there. Then it is "", and a client of any trust domain the proxy holds
+// a bundle for (its own and its federated peers') is accepted: peers reach
+// what this cluster exports, and nothing else.
+func clientTrustDomain(m *model.Mesh, w *model.Workload, port uint32) string {
+	for _, svc := range m.Services {
+		if svc.Exported && svc.Key.Namespace == w.Key.Namespace && servesOn(svc, w, port, m.Settings.ClusterName) {
+			return ""
+		}
 	}
+	return m.Settings.TrustDomain
+}
+
+// downstreamMTLS terminates mTLS, requiring a client certificate one of the
+// proxy's trust bundles verifies and, when clientTD is set, a SPIFFE ID in
+// that trust domain.
+func downstreamMTLS(clientTD string) *corev3.TransportSocket {
+	roots := &tlsv3.SdsSecretConfig{Name: RootSecret, SdsConfig: build.ADS()}
+	common := &tlsv3.CommonTlsContext{
+		TlsCertificateSdsSecretConfigs: []*tlsv3.SdsSecretConfig{{Name: CertificateSecret, SdsConfig: build.ADS()}},
+		ValidationContextType:          &tlsv3.CommonTlsContext_ValidationContextSdsSecretConfig{ValidationContextSdsSecretConfig: roots},
+		AlpnProtocols:                  []string{"h2", "http/1.1"},
+	}
+	if clientTD != "" {
+		common.ValidationContextType = &tlsv3.CommonTlsContext_CombinedValidationContext{CombinedValidationContext: &tlsv3.CommonTlsContext_CombinedCertificateValidationContext{
+			DefaultValidationContext: &tlsv3.CertificateValidationContext{MatchTypedSubjectAltNames: []*tlsv3.SubjectAltNameMatcher{{
+				SanType: tlsv3.SubjectAltNameMatcher_URI,
+				Matcher: prefix("spiffe://" + clientTD + "/"),
+			}}},
+			ValidationContextSdsSecretConfig: roots,
+		}}
+	}
+	ctx := &tlsv3.DownstreamTlsContext{RequireClientCertificate: wrapperspb.Bool(true), CommonTlsContext: common}
 	return &corev3.TransportSocket{Name: "envoy.transport_sockets.tls", ConfigType: &corev3.TransportSocket_TypedConfig{TypedConfig: build.Any(ctx)}}
 }

@@ -130,7 +130,8 @@ func outbound(m *model.Mesh, scope Scope, r *Resources) {
 // inbound makes what the proxy needs to receive the mesh's traffic for its
 // workload: one listener for intercepted connections with a filter chain
 // per port (mTLS, plus plaintext in PERMISSIVE mode) and a cluster per port
-// that delivers to the application on localhost.
+// that delivers to the application on localhost. Only ports of exported
+// Services take mTLS clients from peer clusters' trust domains.
 func inbound(m *model.Mesh, w *model.Workload, r *Resources) {
 	mode := w.MTLS
 	if mode == "" {
@@ -144,7 +145,7 @@ func inbound(m *model.Mesh, w *model.Workload, r *Resources) {
 		if port.Protocol.IsHTTP() || port.Protocol == model.ProtocolUnknown {
 			r.Routes = append(r.Routes, inboundRoutes(port))
 		}
-		chains = append(chains, inboundChains(port, name, mode, authz)...)
+		chains = append(chains, inboundChains(port, name, mode, authz, clientTrustDomain(m, w, port.Port))...)
 	}
 	r.Listeners = append(r.Listeners, virtualInboundListener(chains))
 }
