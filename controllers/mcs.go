@@ -39,7 +39,9 @@ func MCSInstalled(mapper meta.RESTMapper) bool {
 // each ServiceExport's conditions, as the MCS API specifies: Valid (the
 // Service exists and can be exported), Conflict (a peer exports the same
 // service with other ports or protocols) and Ready.
-func (r *MeshConfigReconciler) applyExports(ctx context.Context, m *model.Mesh) error {
+// gateway says whether the Mesh runs the east-west gateway that peers reach
+// the service through.
+func (r *MeshConfigReconciler) applyExports(ctx context.Context, m *model.Mesh, gateway bool) error {
 	var exports mcsv1a1.ServiceExportList
 	if err := r.Client.List(ctx, &exports); err != nil {
 		return err
@@ -75,13 +77,28 @@ func (r *MeshConfigReconciler) applyExports(ctx context.Context, m *model.Mesh) 
 					} else {
 						conds = append(conds, cond(string(mcsv1a1.ServiceExportConditionConflict), false, string(mcsv1a1.ServiceExportReasonNoConflicts), "the peers that export it agree on its ports"))
 					}
-					conds = append(conds, cond(string(mcsv1a1.ServiceExportConditionReady), true, string(mcsv1a1.ServiceExportReasonExported), "served to peers through the east-west gateway"))
+					conds = append(conds, exportReady(s, m.Settings.ClusterName, gateway))
 				}
 			}
 		}
 		errs = append(errs, r.writeExportStatus(ctx, se, conds))
 	}
 	return errors.Join(errs...)
+}
+
+// exportReady says whether peers can reach an exported service: through
+// the east-west gateway, to sidecars here.
+func exportReady(s *model.Service, cluster string, gateway bool) metav1.Condition {
+	ready := string(mcsv1a1.ServiceExportConditionReady)
+	switch {
+	case !gateway:
+		return cond(ready, false, string(mcsv1a1.ServiceExportReasonPending),
+			"the Mesh does not run the east-west gateway: peers cannot reach the service; set spec.federation.eastWestGateway.enabled")
+	case len(s.LocalIdentities(cluster)) == 0:
+		return cond(ready, false, string(mcsv1a1.ServiceExportReasonPending),
+			"no endpoint with a sidecar serves the service here: peers call exported services over mTLS only; inject the sidecar into its pods")
+	}
+	return cond(ready, true, string(mcsv1a1.ServiceExportReasonExported), "served to peers through the east-west gateway")
 }
 
 func cond(t string, ok bool, reason, msg string) metav1.Condition {
@@ -121,6 +138,9 @@ func portSet(ports []model.ServicePort) string {
 }
 
 func (r *MeshConfigReconciler) writeExportStatus(ctx context.Context, se *mcsv1a1.ServiceExport, conds []metav1.Condition) error {
+	if !r.writes() {
+		return nil
+	}
 	before := se.DeepCopy()
 	for _, c := range conds {
 		c.ObservedGeneration = se.Generation
@@ -140,6 +160,9 @@ func (r *MeshConfigReconciler) writeExportStatus(ctx context.Context, se *mcsv1a
 // name exists, its cluster IP. ServiceImports of services no longer
 // imported are deleted.
 func (r *MeshConfigReconciler) syncImports(ctx context.Context, m *model.Mesh) error {
+	if !r.writes() {
+		return nil
+	}
 	type imported struct {
 		ports    []model.ServicePort
 		clusters []string

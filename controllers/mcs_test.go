@@ -2,12 +2,14 @@ package controllers
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/netip"
 	"strings"
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -50,6 +52,8 @@ func TestServiceExportsAndImports(t *testing.T) {
 	exportCondition(t, "flights", string(mcsv1a1.ServiceExportConditionValid), metav1.ConditionTrue, "Valid", "exported")
 	exportCondition(t, "flights", string(mcsv1a1.ServiceExportConditionConflict), metav1.ConditionFalse, "NoConflicts", "")
 	exportCondition(t, "hotels", string(mcsv1a1.ServiceExportConditionValid), metav1.ConditionFalse, "NoService", "no Service travel/hotels")
+	// Exported, but peers cannot reach it: no gateway, and no sidecar.
+	exportCondition(t, "flights", string(mcsv1a1.ServiceExportConditionReady), metav1.ConditionFalse, "Pending", "does not run the east-west gateway")
 	testenv.Eventually(t, "flights exported in the model", func() error {
 		if m := published.get(); m == nil || m.Service(model.NamespacedName{Namespace: "travel", Name: "flights"}) == nil ||
 			!m.Service(model.NamespacedName{Namespace: "travel", Name: "flights"}).Exported {
@@ -106,4 +110,61 @@ func TestServiceExportsAndImports(t *testing.T) {
 		return client.IgnoreNotFound(err)
 	})
 	exportCondition(t, "flights", string(mcsv1a1.ServiceExportConditionConflict), metav1.ConditionFalse, "NoConflicts", "")
+}
+
+func TestExportReady(t *testing.T) {
+	svc := &model.Service{Endpoints: []model.Endpoint{{Address: netip.MustParseAddr("10.0.0.1")}}}
+	if c := exportReady(svc, "east", true); c.Status != metav1.ConditionFalse || !strings.Contains(c.Message, "no endpoint with a sidecar") {
+		t.Errorf("without sidecars: %+v", c)
+	}
+	svc.Endpoints = append(svc.Endpoints, model.Endpoint{Address: netip.MustParseAddr("10.0.0.2"), Identity: "spiffe://west.example/ns/a/sa/b", Locality: model.Locality{Cluster: "west"}})
+	if c := exportReady(svc, "east", true); c.Status != metav1.ConditionFalse {
+		t.Errorf("another cluster's sidecar does not serve peers from here: %+v", c)
+	}
+	svc.Endpoints = append(svc.Endpoints, model.Endpoint{Address: netip.MustParseAddr("10.0.0.3"), Identity: "spiffe://east.example/ns/a/sa/b"})
+	if c := exportReady(svc, "east", true); c.Status != metav1.ConditionTrue || c.Reason != "Exported" {
+		t.Errorf("with a sidecar and the gateway: %+v", c)
+	}
+	if c := exportReady(svc, "east", false); c.Status != metav1.ConditionFalse || !strings.Contains(c.Message, "eastWestGateway.enabled") {
+		t.Errorf("without the gateway: %+v", c)
+	}
+}
+
+// A replica that is not the leader builds and publishes the model (it
+// serves proxies too) but writes nothing: no ServiceImport, no status.
+func TestAFollowerPublishesButDoesNotWrite(t *testing.T) {
+	ctx := context.Background()
+	create(t,
+		&meshv1.Mesh{ObjectMeta: metav1.ObjectMeta{Name: "follower"}, Spec: meshv1.MeshSpec{ClusterName: "east", TrustDomain: "east.example"}},
+		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "standby"}},
+	)
+	var got lastModel
+	remote := &model.Import{Key: model.NamespacedName{Namespace: "standby", Name: "remote"}, Cluster: "west", TrustDomain: "west.example",
+		Ports: []model.ServicePort{{Name: "http", Port: 8080, Protocol: model.ProtocolHTTP}}, Gateways: []netip.AddrPort{netip.MustParseAddrPort("192.0.2.10:15443")},
+		Identities: []string{"spiffe://west.example/ns/standby/sa/remote"}}
+	follower := &MeshConfigReconciler{Client: env.Client, Publisher: &got, MCS: true, MayWrite: func() bool { return false },
+		Imports: func() []*model.Import { return []*model.Import{remote} }}
+	testenv.Eventually(t, "the follower publishes the import", func() error {
+		if _, err := follower.Reconcile(ctx, key); err != nil {
+			return err
+		}
+		if m := got.get(); m == nil || m.Service(remote.Key) == nil {
+			return errors.New("not in the model")
+		}
+		return nil
+	})
+	var si mcsv1a1.ServiceImport
+	if err := env.Client.Get(ctx, client.ObjectKey{Namespace: "standby", Name: "remote"}, &si); !apierrors.IsNotFound(err) {
+		t.Fatalf("a follower wrote ServiceImport standby/remote (%v)", err)
+	}
+	// The same reconciler as leader writes it.
+	leader := *follower
+	leader.MayWrite = nil
+	if _, err := leader.Reconcile(ctx, key); err != nil {
+		t.Fatal(err)
+	}
+	if err := env.Client.Get(ctx, client.ObjectKey{Namespace: "standby", Name: "remote"}, &si); err != nil {
+		t.Fatalf("the leader did not write ServiceImport standby/remote: %v", err)
+	}
+	_ = env.Client.Delete(ctx, &si)
 }

@@ -4,16 +4,20 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
+	logf "sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 	"sigs.k8s.io/controller-runtime/pkg/source"
 	gwapiv1 "sigs.k8s.io/gateway-api/apis/v1"
@@ -54,7 +58,17 @@ type MeshConfigReconciler struct {
 	// FederationAddress is where the east-west gateway forwards peers to
 	// the federation API; "" when the operator does not serve it.
 	FederationAddress string
+
+	// MayWrite says whether this replica writes to the API server (status,
+	// ServiceImports): the leader does. Every replica builds the model and
+	// serves its proxies. Nil: always.
+	MayWrite func() bool
+
+	// importProblems were last logged; logged again when they change.
+	importProblems string
 }
+
+func (r *MeshConfigReconciler) writes() bool { return r.MayWrite == nil || r.MayWrite() }
 
 // key is the single work item: any change rebuilds the whole model, and a
 // burst of changes collapses into one reconcile in the queue.
@@ -129,9 +143,16 @@ func (r *MeshConfigReconciler) Reconcile(ctx context.Context, _ ctrl.Request) (c
 		m.Imports = r.Imports()
 	}
 	if r.MCS {
-		errs = append(errs, r.applyExports(ctx, m), r.assignClusterSetIPs(ctx, m))
+		gw := mesh.Spec.Federation.EastWestGateway
+		errs = append(errs, r.applyExports(ctx, m, gw != nil && gw.Enabled != nil && *gw.Enabled), r.assignClusterSetIPs(ctx, m))
 	}
 	m.ApplyImports()
+	if problems := strings.Join(m.ImportProblems, "\n"); problems != r.importProblems {
+		r.importProblems = problems
+		for _, msg := range m.ImportProblems {
+			logf.FromContext(ctx).Info("a peer's export not imported", "problem", msg)
+		}
+	}
 	m.Sort()
 	if err := m.Validate(); err != nil {
 		return ctrl.Result{}, fmt.Errorf("the mesh model is inconsistent, keeping the last one: %w", err)
@@ -182,7 +203,10 @@ func (r *MeshConfigReconciler) listRoutes(ctx context.Context, m *model.Mesh, ob
 // SetupWithManager watches everything the model is built from.
 func (r *MeshConfigReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	all := handler.EnqueueRequestsFromMapFunc(func(context.Context, client.Object) []reconcile.Request { return []reconcile.Request{key} })
+	// Every replica serves xDS to the proxies connected to it, so every
+	// replica builds the model, not only the leader.
 	b := ctrl.NewControllerManagedBy(mgr).Named("mesh-config").
+		WithOptions(controller.Options{NeedLeaderElection: ptr.To(false)}).
 		Watches(&meshv1.Mesh{}, all).
 		Watches(&corev1.Service{}, all).
 		Watches(&discoveryv1.EndpointSlice{}, all).

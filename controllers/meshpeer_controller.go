@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sort"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -12,8 +11,10 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
@@ -32,6 +33,7 @@ const (
 	ReasonBundleFailed     = "BundleFetchFailed"
 	ReasonPeerInvalid      = "InvalidPeer"
 	ReasonFederating       = "Federating"
+	ReasonExportsRefused   = "ExportsRefused"
 	ReasonNoMesh           = "NoMesh"
 	meshPeerStatusInterval = 10 * time.Second
 )
@@ -50,6 +52,11 @@ type MeshPeerReconciler struct {
 	Federation func(model.Settings) *federation.Manager
 	// Ctx bounds the peers' watchers: the operator's lifetime.
 	Ctx context.Context
+	// MayWrite says whether this replica writes MeshPeer status: the
+	// leader does. Every replica federates, so that each one's CA hands
+	// out the peers' bundles and each one's model has their imports. Nil:
+	// always.
+	MayWrite func() bool
 }
 
 var peersKey = reconcile.Request{NamespacedName: types.NamespacedName{Name: "mesh-peers"}}
@@ -84,28 +91,13 @@ func (r *MeshPeerReconciler) Reconcile(ctx context.Context, _ ctrl.Request) (ctr
 	if mgr == nil {
 		return ctrl.Result{RequeueAfter: meshPeerStatusInterval}, nil
 	}
-	var configs []federation.PeerConfig
-	invalid := map[string]error{}
-	byDomain := map[meshv1.TrustDomain]string{}
-	sort.Slice(peers.Items, func(i, j int) bool { return peers.Items[i].Name < peers.Items[j].Name })
+	items := make([]*meshv1.MeshPeer, len(peers.Items))
 	for i := range peers.Items {
-		mp := &peers.Items[i]
-		if other, dup := byDomain[mp.Spec.TrustDomain]; dup {
-			invalid[mp.Name] = fmt.Errorf("trust domain %s is already the peer of MeshPeer %s: one MeshPeer per peer cluster", mp.Spec.TrustDomain, other)
-			continue
-		}
-		if mp.Spec.TrustDomain == meshv1.TrustDomain(settings.TrustDomain) || string(mp.Spec.ClusterName) == settings.ClusterName {
-			invalid[mp.Name] = fmt.Errorf("the peer's clusterName and trustDomain must differ from this cluster's (%s, %s)", settings.ClusterName, settings.TrustDomain)
-			continue
-		}
-		byDomain[mp.Spec.TrustDomain] = mp.Name
-		pc, err := r.peerConfig(ctx, mp)
-		if err != nil {
-			invalid[mp.Name] = err
-			continue
-		}
-		configs = append(configs, pc)
+		items[i] = &peers.Items[i]
 	}
+	configs, invalid := federation.PeerConfigs(settings.ClusterName, settings.TrustDomain, items, func(mp *meshv1.MeshPeer) ([]byte, error) {
+		return r.bundle(ctx, mp)
+	})
 	mgr.SetPeers(r.Ctx, configs)
 	states := mgr.States()
 	var errs []error
@@ -124,23 +116,25 @@ func (r *MeshPeerReconciler) Reconcile(ctx context.Context, _ ctrl.Request) (ctr
 	return ctrl.Result{RequeueAfter: meshPeerStatusInterval}, errors.Join(errs...)
 }
 
-func (r *MeshPeerReconciler) peerConfig(ctx context.Context, mp *meshv1.MeshPeer) (federation.PeerConfig, error) {
-	ref := mp.Spec.TrustBundle.SecretRef
-	key := ref.Key
-	if key == "" {
-		key = "bundle.pem"
-	}
+// bundle reads a MeshPeer's initial trust bundle from its Secret.
+func (r *MeshPeerReconciler) bundle(ctx context.Context, mp *meshv1.MeshPeer) ([]byte, error) {
+	ns, name, key := federation.BundleSecret(mp)
 	var secret corev1.Secret
-	if err := r.Reader.Get(ctx, client.ObjectKey{Namespace: ref.Namespace, Name: ref.Name}, &secret); err != nil {
-		return federation.PeerConfig{}, fmt.Errorf("trust bundle Secret %s/%s: %w", ref.Namespace, ref.Name, err)
+	if err := r.Reader.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, &secret); err != nil {
+		return nil, fmt.Errorf("trust bundle Secret %s/%s: %w", ns, name, err)
 	}
 	data, ok := secret.Data[key]
 	if !ok {
-		return federation.PeerConfig{}, fmt.Errorf("trust bundle Secret %s/%s has no key %q", ref.Namespace, ref.Name, key)
+		return nil, fmt.Errorf("trust bundle Secret %s/%s has no key %q", ns, name, key)
 	}
-	return federation.FromMeshPeer(mp, data)
+	return data, nil
 }
 
+// peerConditions report a peer's federation. A bundle fetch that fails
+// after an earlier one succeeded shows in TrustBundleSynced but does not
+// make the peer unready: the last bundle is still trusted. Exports the peer
+// sends that are refused show in Ready's message, and make it false when
+// nothing of the peer is imported because of them.
 func peerConditions(mp *meshv1.MeshPeer, st federation.PeerState) []metav1.Condition {
 	var conds []metav1.Condition
 	if st.Connected {
@@ -150,27 +144,44 @@ func peerConditions(mp *meshv1.MeshPeer, st federation.PeerState) []metav1.Condi
 		if st.Err != nil {
 			msg = st.Err.Error()
 		}
+		if st.Imports != nil {
+			msg += fmt.Sprintf("; keeping its %d imports until the staleness limit", len(st.Imports))
+		}
 		conds = append(conds, cond(meshv1.ConditionConnected, false, ReasonDisconnected, msg))
 	}
+	bundleUsable := true
 	switch {
 	case mp.Spec.TrustBundle.EndpointURL == "":
 		conds = append(conds, cond(meshv1.ConditionTrustBundleSynced, true, ReasonInitialBundle, "using the bundle from the Secret; set trustBundle.endpointURL to refresh it"))
-	case st.Bundle.Err != nil:
-		conds = append(conds, cond(meshv1.ConditionTrustBundleSynced, false, ReasonBundleFailed, st.Bundle.Err.Error()))
 	case st.Bundle.LastRefresh.IsZero():
-		conds = append(conds, cond(meshv1.ConditionTrustBundleSynced, false, ReasonBundleFailed, "not fetched yet"))
+		bundleUsable = false
+		msg := "not fetched yet"
+		if st.Bundle.Err != nil {
+			msg = st.Bundle.Err.Error()
+		}
+		conds = append(conds, cond(meshv1.ConditionTrustBundleSynced, false, ReasonBundleFailed, msg))
+	case st.Bundle.Err != nil:
+		conds = append(conds, cond(meshv1.ConditionTrustBundleSynced, false, ReasonBundleFailed,
+			fmt.Sprintf("%v; trusting the bundle fetched at %s", st.Bundle.Err, st.Bundle.LastRefresh.UTC().Format(time.RFC3339))))
 	default:
 		conds = append(conds, cond(meshv1.ConditionTrustBundleSynced, true, ReasonBundleFetched, "fetched from "+mp.Spec.TrustBundle.EndpointURL))
 	}
-	ready := st.Connected && meta.IsStatusConditionTrue(conds, meshv1.ConditionTrustBundleSynced)
-	msg := fmt.Sprintf("importing %d services", len(st.Imports))
-	if !ready {
-		msg = "see the Connected and TrustBundleSynced conditions"
+	refused := st.Connected && st.Err != nil
+	switch {
+	case !st.Connected || !bundleUsable:
+		return append(conds, cond(meshv1.ConditionReady, false, ReasonFederating, "see the Connected and TrustBundleSynced conditions"))
+	case refused && st.Imports == nil:
+		return append(conds, cond(meshv1.ConditionReady, false, ReasonExportsRefused, "the peer's exports are refused: "+st.Err.Error()))
+	case refused:
+		return append(conds, cond(meshv1.ConditionReady, true, ReasonExportsRefused, fmt.Sprintf("importing %d services; some of the peer's exports are refused: %v", len(st.Imports), st.Err)))
 	}
-	return append(conds, cond(meshv1.ConditionReady, ready, ReasonFederating, msg))
+	return append(conds, cond(meshv1.ConditionReady, true, ReasonFederating, fmt.Sprintf("importing %d services", len(st.Imports))))
 }
 
 func (r *MeshPeerReconciler) writeStatus(ctx context.Context, mp *meshv1.MeshPeer, conds []metav1.Condition, st *federation.PeerState) error {
+	if r.MayWrite != nil && !r.MayWrite() {
+		return nil
+	}
 	before := mp.DeepCopy()
 	mp.Status.ObservedGeneration = mp.Generation
 	for _, c := range conds {
@@ -203,6 +214,7 @@ func (r *MeshPeerReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	all := handler.EnqueueRequestsFromMapFunc(func(context.Context, client.Object) []reconcile.Request { return []reconcile.Request{peersKey} })
 	return ctrl.NewControllerManagedBy(mgr).
 		Named("mesh-peer").
+		WithOptions(controller.Options{NeedLeaderElection: ptr.To(false)}).
 		Watches(&meshv1.MeshPeer{}, all).
 		Watches(&meshv1.Mesh{}, all).
 		Complete(r)

@@ -3,6 +3,7 @@ package controllers
 import (
 	"context"
 	"crypto/x509"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -94,7 +95,9 @@ func TestMeshPeerStatusFollowsFederation(t *testing.T) {
 		return nil
 	})
 	trust.SetBundle(spiffeid.RequireTrustDomainFromString("east.example"), eastRoots)
-	srv := federation.NewServer(slog.New(slog.DiscardHandler), func(td spiffeid.TrustDomain) bool { return td.Name() == "east.example" })
+	srv := federation.NewServer(slog.New(slog.DiscardHandler), func(id spiffeid.ID) bool {
+		return id.String() == "spiffe://east.example/ns/plexus-system/sa/plexus-operator"
+	})
 	srv.Update(&fedpb.ExportSet{Cluster: "west", TrustDomain: "west.example", Services: []*fedpb.ExportedService{
 		{Namespace: "shop", Name: "reviews", Ports: []*fedpb.Port{{Name: "http", Port: 9080}}, Identities: []string{"spiffe://west.example/ns/shop/sa/reviews"}},
 	}})
@@ -139,4 +142,48 @@ func containsAll(s string, subs ...string) bool {
 		}
 	}
 	return true
+}
+
+func TestPeerConditions(t *testing.T) {
+	withURL := &meshv1.MeshPeer{Spec: meshv1.MeshPeerSpec{FederationEndpoint: "192.0.2.1:15443",
+		TrustBundle: meshv1.PeerTrustBundle{EndpointURL: "https://192.0.2.1:15443/bundle"}}}
+	fetched := time.Date(2026, 11, 1, 10, 0, 0, 0, time.UTC)
+	imports := []*model.Import{{Key: model.NamespacedName{Namespace: "shop", Name: "reviews"}}}
+	for _, tc := range []struct {
+		name      string
+		st        federation.PeerState
+		ready     bool
+		wantReady string
+		wantOther string
+	}{
+		{name: "healthy", st: federation.PeerState{PeerStatus: federation.PeerStatus{Connected: true, Imports: imports}, Bundle: federation.BundleStatus{LastRefresh: fetched}},
+			ready: true, wantReady: "importing 1 services"},
+		// A failed refresh keeps the last bundle: shown, but still ready.
+		{name: "refresh failing after a success", st: federation.PeerState{PeerStatus: federation.PeerStatus{Connected: true, Imports: imports}, Bundle: federation.BundleStatus{LastRefresh: fetched, Err: errors.New("timeout")}},
+			ready: true, wantReady: "importing 1 services", wantOther: "timeout; trusting the bundle fetched at 2026-11-01T10:00:00Z"},
+		{name: "never fetched", st: federation.PeerState{PeerStatus: federation.PeerStatus{Connected: true}, Bundle: federation.BundleStatus{Err: errors.New("x509: unknown authority")}},
+			wantReady: "see the Connected and TrustBundleSynced", wantOther: "x509: unknown authority"},
+		// Connected, but what the peer sends is refused: the error shows.
+		{name: "exports refused", st: federation.PeerState{PeerStatus: federation.PeerStatus{Connected: true, Err: errors.New(`the peer sent the exports of cluster "x"`)}, Bundle: federation.BundleStatus{LastRefresh: fetched}},
+			wantReady: `the peer's exports are refused: the peer sent the exports of cluster "x"`},
+		{name: "some refused", st: federation.PeerState{PeerStatus: federation.PeerStatus{Connected: true, Imports: imports, Err: errors.New("service shop/plain: no sidecar identity")}, Bundle: federation.BundleStatus{LastRefresh: fetched}},
+			ready: true, wantReady: "importing 1 services; some of the peer's exports are refused: service shop/plain"},
+		{name: "away, imports kept", st: federation.PeerState{PeerStatus: federation.PeerStatus{Imports: imports, Err: errors.New("connection refused")}, Bundle: federation.BundleStatus{LastRefresh: fetched}},
+			wantReady: "see the Connected", wantOther: "connection refused; keeping its 1 imports until the staleness limit"},
+	} {
+		conds := peerConditions(withURL, tc.st)
+		ready := meta.FindStatusCondition(conds, meshv1.ConditionReady)
+		if (ready.Status == metav1.ConditionTrue) != tc.ready || !strings.Contains(ready.Message, tc.wantReady) {
+			t.Errorf("%s: Ready %s %q", tc.name, ready.Status, ready.Message)
+		}
+		if tc.wantOther != "" {
+			var msgs []string
+			for _, c := range conds {
+				msgs = append(msgs, c.Message)
+			}
+			if all := strings.Join(msgs, " | "); !strings.Contains(all, tc.wantOther) {
+				t.Errorf("%s: conditions %q do not say %q", tc.name, all, tc.wantOther)
+			}
+		}
+	}
 }

@@ -41,6 +41,9 @@ func serviceParent(svc model.NamespacedName, port uint32) gwapiv1.ParentReferenc
 // writeRouteStatus sets Plexus's parent statuses on an HTTPRoute or
 // GRPCRoute, leaving other controllers' entries alone.
 func (r *MeshConfigReconciler) writeRouteStatus(ctx context.Context, obj client.Object, st []model.ParentStatus) error {
+	if !r.writes() {
+		return nil
+	}
 	var status *gwapiv1.RouteStatus
 	switch o := obj.(type) {
 	case *gwapiv1.HTTPRoute:
@@ -76,6 +79,9 @@ func (r *MeshConfigReconciler) writeRouteStatus(ctx context.Context, obj client.
 
 // writePolicyStatus sets a TrafficPolicy's ancestor statuses.
 func (r *MeshConfigReconciler) writePolicyStatus(ctx context.Context, p *meshv1.TrafficPolicy, st []model.PolicyStatus) error {
+	if !r.writes() {
+		return nil
+	}
 	if p == nil {
 		return nil
 	}
@@ -106,6 +112,9 @@ func (r *MeshConfigReconciler) writePolicyStatus(ctx context.Context, p *meshv1.
 // writeAuthorizationStatus sets an AuthorizationPolicy's Accepted
 // condition.
 func (r *MeshConfigReconciler) writeAuthorizationStatus(ctx context.Context, p *meshv1.AuthorizationPolicy, c model.Condition) error {
+	if !r.writes() {
+		return nil
+	}
 	before := p.Status.DeepCopy()
 	p.Status.Conditions = conditions([]model.Condition{c}, p.Generation, p.Status.Conditions)
 	p.Status.ObservedGeneration = p.Generation

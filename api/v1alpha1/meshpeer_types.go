@@ -9,6 +9,7 @@ import (
 // federation API and east-west gateways are, and how to trust it.
 //
 // +kubebuilder:validation:XValidation:rule="!has(self.trustBundle.endpointSPIFFEID) || self.trustBundle.endpointSPIFFEID.startsWith('spiffe://' + self.trustDomain + '/')",message="trustBundle.endpointSPIFFEID must be an identity in the peer's trustDomain (spiffe://<trustDomain>/...)"
+// +kubebuilder:validation:XValidation:rule="!has(self.operatorSPIFFEID) || self.operatorSPIFFEID.startsWith('spiffe://' + self.trustDomain + '/')",message="operatorSPIFFEID must be an identity in the peer's trustDomain (spiffe://<trustDomain>/...)"
 // +kubebuilder:validation:XValidation:rule="has(self.trustBundle.endpointURL) == has(self.trustBundle.endpointSPIFFEID)",message="trustBundle.endpointURL and trustBundle.endpointSPIFFEID go together: the https_spiffe profile authenticates the endpoint by its SPIFFE ID"
 type MeshPeerSpec struct {
 	// ClusterName is the peer's Mesh spec.clusterName. It cannot change.
@@ -28,6 +29,15 @@ type MeshPeerSpec struct {
 	//
 	// +required
 	FederationEndpoint HostPort `json:"federationEndpoint"`
+
+	// OperatorSPIFFEID is the identity of the peer's operator: the only
+	// identity of its trust domain that may watch this cluster's exports,
+	// and the one its federation API must present. Default:
+	// spiffe://<trustDomain>/ns/plexus-system/sa/plexus-operator. Set it
+	// when the peer's operator runs in another namespace.
+	//
+	// +optional
+	OperatorSPIFFEID SPIFFEID `json:"operatorSPIFFEID,omitempty"`
 
 	// GatewayAddresses are the peer's east-west gateway addresses
 	// ("host:port") that sidecars here send cross-cluster traffic to.

@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 
+	meshv1 "github.com/plexus-mesh/plexus/api/v1alpha1"
 	"github.com/plexus-mesh/plexus/internal/federation"
 	"github.com/plexus-mesh/plexus/internal/identity"
 	"github.com/plexus-mesh/plexus/internal/local"
@@ -43,24 +44,11 @@ func (f *operatorFederation) loaded(ctx context.Context, l *local.Loaded) {
 	if mgr == nil {
 		return
 	}
-	var peers []federation.PeerConfig
-	for _, mp := range l.Peers {
-		ref := mp.Spec.TrustBundle.SecretRef
-		key := ref.Key
-		if key == "" {
-			key = "bundle.pem"
-		}
-		bundle, err := l.SecretValue(ref.Namespace, ref.Name, key)
-		if err != nil {
-			f.log.Error("MeshPeer not federated", "peer", mp.Name, "error", err)
-			continue
-		}
-		pc, err := federation.FromMeshPeer(mp, bundle)
-		if err != nil {
-			f.log.Error("MeshPeer not federated", "peer", mp.Name, "error", err)
-			continue
-		}
-		peers = append(peers, pc)
+	peers, invalid := federation.PeerConfigs(l.Mesh.Settings.ClusterName, l.Mesh.Settings.TrustDomain, l.Peers, func(mp *meshv1.MeshPeer) ([]byte, error) {
+		return l.SecretValue(federation.BundleSecret(mp))
+	})
+	for name, err := range invalid {
+		f.log.Error("MeshPeer not federated", "peer", name, "error", err)
 	}
 	mgr.SetPeers(ctx, peers)
 	for name, st := range mgr.States() {

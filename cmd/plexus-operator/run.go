@@ -219,26 +219,37 @@ func run(ctx context.Context, restConfig *rest.Config, cfg config) error {
 		return fmt.Errorf("setting up the monitoring controller: %w", err)
 	}
 	elected := mgr.Elected()
-	authority := identity.NewAuthority(&kube.SecretStore{Reader: mgr.GetAPIReader(), Writer: mgr.GetClient(), Key: client.ObjectKey{Namespace: cfg.Namespace, Name: caSecretName}},
-		func() bool { // only the leader advances root rotations
-			select {
-			case <-elected:
-				return true
-			default:
-				return false
-			}
-		})
+	leader := func() bool {
+		select {
+		case <-elected:
+			return true
+		default:
+			return false
+		}
+	}
+	// Only the leader advances root rotations.
+	authority := identity.NewAuthority(&kube.SecretStore{Reader: mgr.GetAPIReader(), Writer: mgr.GetClient(), Key: client.ObjectKey{Namespace: cfg.Namespace, Name: caSecretName}}, leader)
 	upstream := func(ref model.NamespacedName) identity.UpstreamSource {
 		return kube.UpstreamFromSecret(mgr.GetAPIReader(), client.ObjectKey{Namespace: ref.Namespace, Name: ref.Name})
 	}
 	refresh := make(chan event.GenericEvent, 1)
-	fed := &operatorFederation{cfg: cfg, authority: authority, log: slogger.With("component", "federation"), reg: ctrlmetrics.Registry, refresh: func() {
+	rebuild := func() {
 		select {
 		case refresh <- event.GenericEvent{Object: &corev1.Namespace{}}:
 		default: // a rebuild is already queued
 		}
-	}}
-	if err := addXDS(mgr, server, publishers{followMesh{authority: authority, log: slogger.With("component", "ca"), upstream: upstream}, server, fed}, cfg.XDSAddr, fed, refresh); err != nil {
+	}
+	// A replica that becomes leader writes the status and ServiceImports
+	// the model it already has calls for.
+	go func() {
+		select {
+		case <-elected:
+			rebuild()
+		case <-ctx.Done():
+		}
+	}()
+	fed := &operatorFederation{cfg: cfg, authority: authority, log: slogger.With("component", "federation"), reg: ctrlmetrics.Registry, refresh: rebuild}
+	if err := addXDS(mgr, server, publishers{followMesh{authority: authority, log: slogger.With("component", "ca"), upstream: upstream}, server, fed}, cfg.XDSAddr, fed, refresh, leader); err != nil {
 		return err
 	}
 	gwXDS, err := proxyAddress(cfg.Injector.ProxyXDSAddress, cfg.XDSAddr, cfg.Namespace, "--xds-address")
@@ -249,7 +260,7 @@ func run(ctx context.Context, restConfig *rest.Config, cfg config) error {
 		return fmt.Errorf("setting up the east-west gateway controller: %w", err)
 	}
 	if err := (&controllers.MeshPeerReconciler{
-		Client: mgr.GetClient(), Reader: mgr.GetAPIReader(), Ctx: ctx,
+		Client: mgr.GetClient(), Reader: mgr.GetAPIReader(), Ctx: ctx, MayWrite: leader,
 		Federation: func(s model.Settings) *federation.Manager { return fed.manager(ctx, s) },
 	}).SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("setting up the MeshPeer controller: %w", err)

@@ -18,7 +18,7 @@ import (
 // addXDS adds the xDS server and the Kubernetes provider that feeds it.
 // Every replica serves xDS (proxies may connect to any), so it runs
 // without leader election.
-func addXDS(mgr ctrl.Manager, server *ads.Server, publisher controllers.Publisher, addr string, fed *operatorFederation, refresh <-chan event.GenericEvent) error {
+func addXDS(mgr ctrl.Manager, server *ads.Server, publisher controllers.Publisher, addr string, fed *operatorFederation, refresh <-chan event.GenericEvent, leader func() bool) error {
 	gateway := controllers.GatewayAPIInstalled(mgr.GetRESTMapper())
 	if !gateway {
 		ctrl.Log.Info("the Gateway API CRDs are not installed: HTTPRoutes and GRPCRoutes are ignored until they are")
@@ -27,7 +27,7 @@ func addXDS(mgr ctrl.Manager, server *ads.Server, publisher controllers.Publishe
 	if !mcs {
 		ctrl.Log.Info("the MCS API CRDs (ServiceExport, ServiceImport) are not installed: nothing is exported, and imports get no ServiceImport")
 	}
-	r := &controllers.MeshConfigReconciler{Client: mgr.GetClient(), Publisher: publisher, GatewayAPI: gateway, MCS: mcs, Imports: fed.imports, Trigger: refresh,
+	r := &controllers.MeshConfigReconciler{Client: mgr.GetClient(), Publisher: publisher, GatewayAPI: gateway, MCS: mcs, Imports: fed.imports, Trigger: refresh, MayWrite: leader,
 		FederationAddress: fed.cfg.federationTarget()}
 	if err := r.SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("setting up the mesh config controller: %w", err)

@@ -93,22 +93,24 @@ func (r *BundleRefresher) Run(ctx context.Context) {
 		if ctx.Err() != nil {
 			return
 		}
+		changed := false
+		if err == nil {
+			changed = r.Trust.UpdateBundle(r.Peer.TrustDomain, bundle.X509Authorities())
+			if hint, ok := bundle.RefreshHint(); ok && hint > 0 && hint < wait {
+				wait = hint
+			}
+		} else {
+			r.Log.Warn("fetching a peer's trust bundle; keeping the last one", "trust_domain", r.Peer.TrustDomain.String(), "url", r.Peer.URL, "error", err)
+			wait = min(wait, 10*time.Second)
+		}
 		r.mu.Lock()
+		changed = changed || errText(r.status.Err) != errText(err) || r.status.LastRefresh.IsZero() && err == nil
 		r.status.Err = err
 		if err == nil {
 			r.status.LastRefresh = time.Now()
 		}
 		r.mu.Unlock()
-		if err != nil {
-			r.Log.Warn("fetching a peer's trust bundle", "trust_domain", r.Peer.TrustDomain.String(), "url", r.Peer.URL, "error", err)
-			wait = min(wait, 10*time.Second)
-		} else {
-			r.Trust.SetBundle(r.Peer.TrustDomain, bundle.X509Authorities())
-			if hint, ok := bundle.RefreshHint(); ok && hint > 0 && hint < wait {
-				wait = hint
-			}
-		}
-		if r.OnChange != nil {
+		if changed && r.OnChange != nil {
 			r.OnChange()
 		}
 		select {
@@ -122,5 +124,12 @@ func (r *BundleRefresher) Run(ctx context.Context) {
 func (r *BundleRefresher) fetch(ctx context.Context) (*spiffebundle.Bundle, error) {
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	return federation.FetchBundle(ctx, r.Peer.TrustDomain, r.Peer.URL, federation.WithSPIFFEAuth(r.Trust, r.Peer.EndpointID))
+	b, err := federation.FetchBundle(ctx, r.Peer.TrustDomain, r.Peer.URL, federation.WithSPIFFEAuth(r.Trust, r.Peer.EndpointID))
+	if err != nil {
+		return nil, err
+	}
+	if len(b.X509Authorities()) == 0 {
+		return nil, fmt.Errorf("the bundle endpoint %s served a bundle without X.509 authorities; keeping the last one", r.Peer.URL)
+	}
+	return b, nil
 }

@@ -2,18 +2,26 @@ package federation
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
 	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/spiffe/go-spiffe/v2/bundle/spiffebundle"
+	"github.com/spiffe/go-spiffe/v2/federation"
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
+	"github.com/spiffe/go-spiffe/v2/spiffetls/tlsconfig"
 
 	"github.com/plexus-mesh/plexus/internal/federation/fedpb"
 	"github.com/plexus-mesh/plexus/internal/identity"
@@ -45,7 +53,17 @@ func newDomain(t *testing.T, name string) *domain {
 // the peers' bundles.
 func (d *domain) trust(t *testing.T, account string, peers ...*domain) *Trust {
 	t.Helper()
-	svid, err := d.ca.SelfSVID(spiffeid.RequireFromPath(d.td, "/ns/plexus-system/sa/"+account), time.Hour, time.Now())
+	return d.trustAs(t, "/ns/plexus-system/sa/"+account, peers...)
+}
+
+// operator is d's operator identity, as MeshPeers name it by default.
+func (d *domain) operator() spiffeid.ID {
+	return spiffeid.RequireFromPath(d.td, "/ns/plexus-system/sa/"+OperatorAccount)
+}
+
+func (d *domain) trustAs(t *testing.T, path string, peers ...*domain) *Trust {
+	t.Helper()
+	svid, err := d.ca.SelfSVID(spiffeid.RequireFromPath(d.td, path), time.Hour, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -63,9 +81,9 @@ func testLog() *slog.Logger { return slog.New(slog.DiscardHandler) }
 // accepting the peers' trust domains.
 func serve(t *testing.T, tr *Trust, peers ...*domain) (*Server, string, func()) {
 	t.Helper()
-	s := NewServer(testLog(), func(td spiffeid.TrustDomain) bool {
+	s := NewServer(testLog(), func(id spiffeid.ID) bool {
 		for _, p := range peers {
-			if p.td == td {
+			if p.operator() == id {
 				return true
 			}
 		}
@@ -92,15 +110,19 @@ func exports(services ...string) *fedpb.ExportSet {
 	return set
 }
 
-func watch(t *testing.T, tr *Trust, endpoint string, staleness time.Duration) *Watcher {
+func watch(t *testing.T, tr *Trust, endpoint string, staleness time.Duration, opts ...func(*Watcher)) *Watcher {
 	t.Helper()
 	w := &Watcher{
-		Peer:     Peer{Cluster: "west", TrustDomain: spiffeid.RequireTrustDomainFromString("west.example"), Endpoint: endpoint, Staleness: staleness},
+		Peer: Peer{Cluster: "west", TrustDomain: spiffeid.RequireTrustDomainFromString("west.example"), Endpoint: endpoint, Staleness: staleness,
+			Operator: spiffeid.RequireFromPath(spiffeid.RequireTrustDomainFromString("west.example"), "/ns/plexus-system/sa/"+OperatorAccount)},
 		Self:     "east",
 		Identity: tr,
 		Log:      testLog(),
 		// Fast retries: the test waits for reconnections.
 		MinBackoff: 50 * time.Millisecond, MaxBackoff: 200 * time.Millisecond,
+	}
+	for _, o := range opts {
+		o(w)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
@@ -154,6 +176,9 @@ func TestServerRefusesWhoIsNotAPeersOperator(t *testing.T) {
 	for name, tr := range map[string]*Trust{
 		"an undeclared trust domain":             other.trust(t, OperatorAccount, west),
 		"a workload of a peer, not its operator": east.trust(t, "reviews", west),
+		// Anyone may name a service account plexus-operator in their own
+		// namespace: only the operator the MeshPeer names is accepted.
+		"an operator account in another namespace": east.trustAs(t, "/ns/tenant/sa/"+OperatorAccount, west),
 	} {
 		w := watch(t, tr, addr, time.Hour)
 		testenv.Eventually(t, name+" refused", func() error {
@@ -340,7 +365,7 @@ func TestManagerFederatesAndPublishesMetrics(t *testing.T) {
 	defer cancel()
 	go m.RunIdentity(ctx)
 	m.SetPeers(ctx, []PeerConfig{{Name: "west", InitialBundle: west.ca.Roots(),
-		Peer: Peer{Cluster: "west", TrustDomain: west.td, Endpoint: addr, Staleness: time.Minute}}})
+		Peer: Peer{Cluster: "west", TrustDomain: west.td, Operator: west.operator(), Endpoint: addr, Staleness: time.Minute}}})
 	testenv.Eventually(t, "west imported, and in the metrics", func() error {
 		if n := len(m.Imports()); n != 1 {
 			return fmt.Errorf("%d imports", n)
@@ -362,6 +387,9 @@ func TestManagerFederatesAndPublishesMetrics(t *testing.T) {
 	if n := len(m.Imports()); n != 0 {
 		t.Errorf("%d imports after the peer was removed", n)
 	}
+	if b := m.Trust().Bundle(west.td); b != nil || len(m.Federated()) != 0 {
+		t.Errorf("a removed peer's bundle is still trusted: %d roots", len(b))
+	}
 	if n, err := testutil.GatherAndCount(reg, telemetry.FederationPeerConnected.Name); err != nil || n != 0 {
 		t.Errorf("%d series of a removed peer left (%v)", n, err)
 	}
@@ -374,7 +402,10 @@ func TestExportsAreResent(t *testing.T) {
 	srv, addr, _ := serve(t, west.trust(t, OperatorAccount, east), east)
 	srv.Resync = 100 * time.Millisecond
 	srv.Update(exports("reviews"))
-	w := watch(t, east.trust(t, OperatorAccount, west), addr, time.Hour)
+	var changes, syncs atomic.Int32
+	w := watch(t, east.trust(t, OperatorAccount, west), addr, time.Hour, func(w *Watcher) {
+		w.OnChange, w.OnSync = func() { changes.Add(1) }, func() { syncs.Add(1) }
+	})
 	var first time.Time
 	testenv.Eventually(t, "first sync", func() error {
 		if first = w.Status().LastSync; first.IsZero() {
@@ -383,9 +414,177 @@ func TestExportsAreResent(t *testing.T) {
 		return nil
 	})
 	testenv.Eventually(t, "a later sync without a change", func() error {
-		if !w.Status().LastSync.After(first) {
+		if !w.Status().LastSync.After(first) || syncs.Load() < 2 {
 			return errors.New("not yet")
 		}
 		return nil
 	})
+	// An unchanged resend is no change: the control plane is not rebuilt
+	// for it.
+	if n := changes.Load(); n > 1 {
+		t.Errorf("OnChange called %d times for one export set", n)
+	}
+}
+
+// Removing a peer ends its open stream at once, not at the next resync.
+func TestServerEndsTheStreamOfARemovedPeer(t *testing.T) {
+	east, west := newDomain(t, "east.example"), newDomain(t, "west.example")
+	var declared atomic.Bool
+	declared.Store(true)
+	s := NewServer(testLog(), func(id spiffeid.ID) bool { return declared.Load() && id == east.operator() })
+	s.Resync = time.Hour
+	ln, err := (&net.ListenConfig{}).Listen(context.Background(), "tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := s.GRPC(west.trust(t, OperatorAccount, east))
+	go func() { _ = g.Serve(ln) }()
+	t.Cleanup(g.Stop)
+	s.Update(exports("reviews"))
+	w := watch(t, east.trust(t, OperatorAccount, west), ln.Addr().String(), time.Hour)
+	testenv.Eventually(t, "imported", func() error {
+		if importedNames(w.Status()) != "reviews" {
+			return errors.New("not yet")
+		}
+		return nil
+	})
+	declared.Store(false)
+	s.PeersChanged()
+	testenv.Eventually(t, "the stream ended", func() error {
+		st := w.Status()
+		if st.Connected || st.Err == nil || !strings.Contains(st.Err.Error(), "PermissionDenied") {
+			return fmt.Errorf("status %+v", st)
+		}
+		return nil
+	})
+}
+
+// A stream that stays open but carries nothing (a peer that hangs, a
+// half-dead connection) is taken for dead and reconnected.
+func TestWatcherReconnectsASilentStream(t *testing.T) {
+	east, west := newDomain(t, "east.example"), newDomain(t, "west.example")
+	srv, addr, _ := serve(t, west.trust(t, OperatorAccount, east), east)
+	srv.Resync = time.Hour
+	srv.Update(exports("reviews"))
+	var changes atomic.Int32
+	w := watch(t, east.trust(t, OperatorAccount, west), addr, time.Hour, func(w *Watcher) {
+		w.Silence = 300 * time.Millisecond
+		w.OnChange = func() { changes.Add(1) }
+	})
+	testenv.Eventually(t, "the silent stream taken for dead", func() error {
+		if st := w.Status(); st.Err == nil || !strings.Contains(st.Err.Error(), "sent nothing for 300ms") {
+			return fmt.Errorf("status %+v", st)
+		}
+		return nil
+	})
+	if importedNames(w.Status()) != "reviews" {
+		t.Fatalf("imports lost on reconnecting: %+v", w.Status())
+	}
+}
+
+// A peer that stays connected but only sends sets that are refused keeps
+// its last good imports until the staleness limit, then loses them.
+func TestRefusedExportsAgeOut(t *testing.T) {
+	east, west := newDomain(t, "east.example"), newDomain(t, "west.example")
+	srv, addr, _ := serve(t, west.trust(t, OperatorAccount, east), east)
+	srv.Resync = 50 * time.Millisecond
+	srv.Update(exports("reviews"))
+	w := watch(t, east.trust(t, OperatorAccount, west), addr, time.Second)
+	testenv.Eventually(t, "imported", func() error {
+		if importedNames(w.Status()) != "reviews" {
+			return errors.New("not yet")
+		}
+		return nil
+	})
+	bad := exports("reviews")
+	bad.Cluster = "elsewhere"
+	srv.Update(bad)
+	testenv.Eventually(t, "refused, then withdrawn though connected", func() error {
+		st := w.Status()
+		if !st.Connected || st.Imports != nil || st.Err == nil || !strings.Contains(st.Err.Error(), `cluster "elsewhere"`) {
+			return fmt.Errorf("status %+v", st)
+		}
+		return nil
+	})
+}
+
+// Editing a MeshPeer restarts its watcher but keeps the bundle fetched
+// since; the operator's own bundle follows the CA's roots.
+func TestManagerKeepsRefreshedBundlesAndFollowsItsRoots(t *testing.T) {
+	east, west := newDomain(t, "east.example"), newDomain(t, "west.example")
+	ca := atomic.Pointer[identity.CA]{}
+	ca.Store(east.ca)
+	m := &Manager{Cluster: "east", TrustDomain: east.td, Namespace: "plexus-system", CA: ca.Load, Log: testLog()}
+	m.Init()
+	m.ownBundleCheck = 50 * time.Millisecond
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go m.RunIdentity(ctx)
+	peer := PeerConfig{Name: "west", InitialBundle: west.ca.Roots(),
+		Peer: Peer{Cluster: "west", TrustDomain: west.td, Operator: west.operator(), Endpoint: "127.0.0.1:1", Staleness: time.Minute}}
+	m.SetPeers(ctx, []PeerConfig{peer})
+	next, _, err := identity.NewRoot(west.td, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.Trust().UpdateBundle(west.td, append(west.ca.Roots(), next)) // as a refresh would
+	peer.Peer.Staleness = 2 * time.Minute
+	m.SetPeers(ctx, []PeerConfig{peer})
+	if n := len(m.Trust().Bundle(west.td)); n != 2 {
+		t.Errorf("after an edit the peer has %d roots, want the 2 refreshed ones", n)
+	}
+
+	// A rotation: the CA now also trusts a new root.
+	newRoot, newKey, err := identity.NewRoot(east.td, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	rotated, err := identity.New(east.td, []*x509.Certificate{newRoot}, newKey, append(east.ca.Roots(), newRoot))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ca.Store(rotated)
+	testenv.Eventually(t, "the own bundle follows the CA", func() error {
+		if n := len(m.Trust().Bundle(east.td)); n != 2 {
+			return fmt.Errorf("%d roots", n)
+		}
+		return nil
+	})
+}
+
+// A bundle endpoint that serves a bundle without X.509 roots (JWT keys
+// only) is refused: installing it would trust nothing from the peer.
+func TestBundleFederationRefusesAnEmptyBundle(t *testing.T) {
+	east, west := newDomain(t, "east.example"), newDomain(t, "west.example")
+	westTrust := west.trust(t, OperatorAccount)
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	jwtOnly := spiffebundle.New(west.td)
+	if err := jwtOnly.AddJWTAuthority("k1", key.Public()); err != nil {
+		t.Fatal(err)
+	}
+	h, err := federation.NewHandler(west.td, jwtOnly)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: h, TLSConfig: tlsconfig.TLSServerConfig(westTrust), ReadHeaderTimeout: time.Second}
+	ln, err := (&net.ListenConfig{}).Listen(context.Background(), "tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = srv.ServeTLS(ln, "", "") }()
+	t.Cleanup(func() { _ = srv.Close() })
+	eastTrust := east.trust(t, OperatorAccount, west)
+	r := refresh(t, eastTrust, "https://"+ln.Addr().String()+BundlePath, west.td)
+	testenv.Eventually(t, "the empty bundle refused", func() error {
+		if st := r.Status(); st.Err == nil || !strings.Contains(st.Err.Error(), "without X.509 authorities") {
+			return fmt.Errorf("status %+v", st)
+		}
+		return nil
+	})
+	if got := eastTrust.Bundle(west.td); len(got) != 1 {
+		t.Fatalf("west's bundle replaced by %d roots", len(got))
+	}
 }

@@ -3,10 +3,7 @@ package federation
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
-	"fmt"
-	"strings"
 
 	"github.com/spiffe/go-spiffe/v2/bundle/x509bundle"
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
@@ -23,27 +20,17 @@ type Identity interface {
 	x509bundle.Source
 }
 
-// OperatorAccount is the service account operators run as; a peer's
-// operator is spiffe://<its trust domain>/ns/<any namespace>/sa/plexus-operator.
+// OperatorAccount is the service account operators run as.
 const OperatorAccount = "plexus-operator"
 
-// IsOperator reports whether id is an operator's identity in td.
-func IsOperator(id spiffeid.ID, td spiffeid.TrustDomain) bool {
-	if !id.MemberOf(td) {
-		return false
-	}
-	parts := strings.Split(strings.TrimPrefix(id.Path(), "/"), "/")
-	return len(parts) == 4 && parts[0] == "ns" && parts[2] == "sa" && parts[3] == OperatorAccount
-}
+// DefaultOperatorNamespace is where a peer's operator runs when its
+// MeshPeer does not say otherwise.
+const DefaultOperatorNamespace = "plexus-system"
 
-// operatorOf authorizes the operator of td, and no one else.
-func operatorOf(td spiffeid.TrustDomain) tlsconfig.Authorizer {
-	return func(id spiffeid.ID, _ [][]*x509.Certificate) error {
-		if !IsOperator(id, td) {
-			return fmt.Errorf("%s is not the operator of trust domain %s", id, td)
-		}
-		return nil
-	}
+// OperatorID is the identity of the operator running in namespace of td:
+// spiffe://<td>/ns/<namespace>/sa/plexus-operator.
+func OperatorID(td spiffeid.TrustDomain, namespace string) (spiffeid.ID, error) {
+	return spiffeid.FromSegments(td, "ns", namespace, "sa", OperatorAccount)
 }
 
 // peerID is the SPIFFE ID the caller of a gRPC method presented.

@@ -106,14 +106,7 @@ func ExportSet(m *model.Mesh, gateways []string) *fedpb.ExportSet {
 		for _, p := range svc.Ports {
 			es.Ports = append(es.Ports, &fedpb.Port{Name: p.Name, Port: p.Port, Protocol: string(p.Protocol)})
 		}
-		seen := map[string]bool{}
-		for _, ep := range svc.Endpoints {
-			local := ep.Locality.Cluster == "" || ep.Locality.Cluster == m.Settings.ClusterName
-			if local && ep.Identity != "" && !seen[ep.Identity] {
-				seen[ep.Identity] = true
-				es.Identities = append(es.Identities, ep.Identity)
-			}
-		}
+		es.Identities = svc.LocalIdentities(m.Settings.ClusterName)
 		if len(es.Identities) == 0 {
 			continue // no sidecar here to serve it: the gateway has no chain for it
 		}

@@ -53,6 +53,7 @@ type Manager struct {
 	// Registerer receives the federation metrics; nil for none.
 	Registerer prometheus.Registerer
 
+	ownBundleCheck                     time.Duration
 	trust                              *Trust
 	server                             *Server
 	connected, imported, synced, fresh *prometheus.GaugeVec
@@ -72,8 +73,9 @@ type peerRun struct {
 // Init prepares the Manager; call it before anything else.
 func (m *Manager) Init() {
 	m.trust = NewTrust()
+	m.ownBundleCheck = ownBundleCheck
 	m.peers = map[string]*peerRun{}
-	m.server = NewServer(m.Log.With("component", "federation"), m.isPeer)
+	m.server = NewServer(m.Log.With("component", "federation"), m.authorized)
 	m.connected = telemetry.FederationPeerConnected.GaugeVec()
 	m.imported = telemetry.FederationImportedServices.GaugeVec()
 	m.synced = telemetry.FederationLastSync.GaugeVec()
@@ -94,18 +96,29 @@ func (m *Manager) Trust() *Trust { return m.trust }
 // Server is the federation API.
 func (m *Manager) Server() *Server { return m.server }
 
-func (m *Manager) isPeer(td spiffeid.TrustDomain) bool {
+// authorized reports whether id is a declared peer's operator.
+func (m *Manager) authorized(id spiffeid.ID) bool {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	for _, p := range m.peers {
-		if p.cfg.Peer.TrustDomain == td {
+		if p.cfg.Peer.Operator == id {
 			return true
 		}
 	}
 	return false
 }
 
+// changed follows a change of imports, bundles or peer status: the
+// metrics, then the rest of the control plane.
 func (m *Manager) changed() {
+	m.observe()
+	if m.OnChange != nil {
+		m.OnChange()
+	}
+}
+
+// observe brings the federation metrics up to date.
+func (m *Manager) observe() {
 	for name, st := range m.States() {
 		up := 0.0
 		if st.Connected {
@@ -120,29 +133,46 @@ func (m *Manager) changed() {
 			m.fresh.WithLabelValues(name).Set(float64(st.Bundle.LastRefresh.Unix()))
 		}
 	}
-	if m.OnChange != nil {
-		m.OnChange()
-	}
 }
 
-// RunIdentity keeps the operator's own SVID current until ctx ends.
+// ownBundleCheck is how often the operator's own trust bundle is compared
+// with the CA's roots, so a root rotation reaches peers (bundle endpoint)
+// and the federation API's verification within it.
+const ownBundleCheck = 30 * time.Second
+
+// RunIdentity keeps the operator's own SVID current, and its own trust
+// domain's bundle in step with the CA's roots, until ctx ends.
 func (m *Manager) RunIdentity(ctx context.Context) {
-	id := spiffeid.RequireFromPath(m.TrustDomain, "/ns/"+m.Namespace+"/sa/"+OperatorAccount)
+	id, err := OperatorID(m.TrustDomain, m.Namespace)
+	if err != nil {
+		m.Log.Error("the operator's namespace makes no SPIFFE ID; federation cannot prove who it is", "namespace", m.Namespace, "error", err)
+		return
+	}
+	var renew time.Time
 	for {
 		wait := 5 * time.Second
 		if ca := m.CA(); ca != nil {
-			svid, err := ca.SelfSVID(id, 24*time.Hour, time.Now())
-			if err != nil {
-				m.Log.Error("issuing the operator's own certificate", "error", err)
-			} else {
-				m.trust.SetSVID(svid)
-				wait = time.Until(svid.NotAfter()) / 2
+			now := time.Now()
+			if !now.Before(renew) {
+				svid, err := ca.SelfSVID(id, 24*time.Hour, now)
+				if err != nil {
+					m.Log.Error("issuing the operator's own certificate", "error", err)
+				} else {
+					m.trust.SetSVID(svid)
+					renew = now.Add(svid.NotAfter().Sub(now) / 2)
+				}
+			}
+			if m.trust.UpdateBundle(m.TrustDomain, ca.Roots()) {
+				m.Log.Info("the mesh's trust bundle changed; peers receive it at their next refresh")
+			}
+			if !renew.IsZero() {
+				wait = min(m.ownBundleCheck, time.Until(renew))
 			}
 		}
 		select {
 		case <-ctx.Done():
 			return
-		case <-time.After(wait):
+		case <-time.After(max(wait, 10*time.Millisecond)):
 		}
 	}
 }
@@ -167,15 +197,24 @@ func (m *Manager) SetPeers(ctx context.Context, peers []PeerConfig) {
 			delete(m.peers, name)
 		}
 	}
+	for _, run := range stopped {
+		// A peer that stays (edited, same trust domain and initial bundle)
+		// keeps the bundle it refreshed; a removed one is no longer trusted.
+		if p, ok := want[run.cfg.Name]; !ok || p.Peer.TrustDomain != run.cfg.Peer.TrustDomain {
+			m.trust.DeleteBundle(run.cfg.Peer.TrustDomain)
+		}
+	}
 	for name, p := range want {
 		if _, ok := m.peers[name]; ok {
 			continue
 		}
-		m.trust.SetBundle(p.Peer.TrustDomain, p.InitialBundle)
+		if old := stoppedPeer(stopped, name); old == nil || !sameBundle(old.cfg, p) || m.trust.Bundle(p.Peer.TrustDomain) == nil {
+			m.trust.SetBundle(p.Peer.TrustDomain, p.InitialBundle)
+		}
 		run := &peerRun{cfg: p, done: make(chan struct{})}
 		runCtx, cancel := context.WithCancel(ctx)
 		run.cancel = cancel
-		run.watcher = &Watcher{Peer: p.Peer, Self: m.Cluster, Identity: m.trust, OnChange: m.changed, Log: m.Log.With("peer", p.Name)}
+		run.watcher = &Watcher{Peer: p.Peer, Self: m.Cluster, Identity: m.trust, OnChange: m.changed, OnSync: m.observe, Log: m.Log.With("peer", p.Name)}
 		if p.Bundle != nil {
 			run.bundles = &BundleRefresher{Peer: *p.Bundle, Trust: m.trust, OnChange: m.changed, Log: m.Log.With("peer", p.Name)}
 		}
@@ -196,11 +235,16 @@ func (m *Manager) SetPeers(ctx context.Context, peers []PeerConfig) {
 		}()
 	}
 	m.mu.Unlock()
+	// Open streams of peers that went away end now, not at their next
+	// resync.
+	m.server.PeersChanged()
 	for _, run := range stopped {
 		run.cancel()
 		<-run.done
-		for _, g := range []*prometheus.GaugeVec{m.connected, m.imported, m.synced, m.fresh} {
-			g.DeleteLabelValues(run.cfg.Name)
+		if _, ok := want[run.cfg.Name]; !ok {
+			for _, g := range []*prometheus.GaugeVec{m.connected, m.imported, m.synced, m.fresh} {
+				g.DeleteLabelValues(run.cfg.Name)
+			}
 		}
 	}
 	if len(stopped) > 0 {
@@ -208,20 +252,31 @@ func (m *Manager) SetPeers(ctx context.Context, peers []PeerConfig) {
 	}
 }
 
-func samePeer(a, b PeerConfig) bool {
-	if a.Peer.Cluster != b.Peer.Cluster || a.Peer.TrustDomain != b.Peer.TrustDomain || a.Peer.Endpoint != b.Peer.Endpoint ||
-		a.Peer.Staleness != b.Peer.Staleness || len(a.Peer.Gateways) != len(b.Peer.Gateways) || (a.Bundle == nil) != (b.Bundle == nil) {
-		return false
-	}
-	for i := range a.Peer.Gateways {
-		if a.Peer.Gateways[i] != b.Peer.Gateways[i] {
-			return false
+func stoppedPeer(stopped []*peerRun, name string) *peerRun {
+	for _, r := range stopped {
+		if r.cfg.Name == name {
+			return r
 		}
+	}
+	return nil
+}
+
+// sameBundle reports whether b trusts a's trust domain from the same
+// initial bundle.
+func sameBundle(a, b PeerConfig) bool {
+	return a.Peer.TrustDomain == b.Peer.TrustDomain &&
+		slices.EqualFunc(a.InitialBundle, b.InitialBundle, func(x, y *x509.Certificate) bool { return x.Equal(y) })
+}
+
+func samePeer(a, b PeerConfig) bool {
+	if a.Peer.Cluster != b.Peer.Cluster || a.Peer.Operator != b.Peer.Operator || a.Peer.Endpoint != b.Peer.Endpoint ||
+		a.Peer.Staleness != b.Peer.Staleness || !slices.Equal(a.Peer.Gateways, b.Peer.Gateways) || (a.Bundle == nil) != (b.Bundle == nil) {
+		return false
 	}
 	if a.Bundle != nil && *a.Bundle != *b.Bundle {
 		return false
 	}
-	return slices.EqualFunc(a.InitialBundle, b.InitialBundle, func(x, y *x509.Certificate) bool { return x.Equal(y) })
+	return sameBundle(a, b)
 }
 
 // Imports are every peer's current imports, in peer name order.

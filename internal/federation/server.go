@@ -9,6 +9,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 
@@ -19,8 +20,8 @@ import (
 type Server struct {
 	fedpb.UnimplementedFederationServer
 	log *slog.Logger
-	// isPeer says whether a trust domain belongs to a declared peer.
-	isPeer func(spiffeid.TrustDomain) bool
+	// authorized says whether id is the operator of a declared peer.
+	authorized func(spiffeid.ID) bool
 
 	// Resync re-sends the export set this often even when it did not
 	// change, so a peer sees how fresh its view is (sync lag) and a stream
@@ -35,15 +36,18 @@ type Server struct {
 // DefaultResync is how often the export set is re-sent unchanged.
 const DefaultResync = 30 * time.Second
 
-// NewServer serves exports to the operators of the trust domains isPeer
-// accepts.
-func NewServer(log *slog.Logger, isPeer func(spiffeid.TrustDomain) bool) *Server {
-	return &Server{log: log, isPeer: isPeer, changed: make(chan struct{})}
+// NewServer serves exports to the peers' operators authorized accepts.
+// Authorization is checked again whenever the peers change (PeersChanged)
+// and at every resync, so a removed peer's open stream ends.
+func NewServer(log *slog.Logger, authorized func(spiffeid.ID) bool) *Server {
+	return &Server{log: log, authorized: authorized, changed: make(chan struct{})}
 }
 
 // GRPC returns a gRPC server for the federation API over mTLS with id.
 func (s *Server) GRPC(id Identity) *grpc.Server {
-	g := grpc.NewServer(grpc.Creds(credentials.NewTLS(serverTLS(id))))
+	g := grpc.NewServer(grpc.Creds(credentials.NewTLS(serverTLS(id))),
+		// Watchers ping idle connections (watcherKeepalive); allow it.
+		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: watcherKeepalive / 2, PermitWithoutStream: true}))
 	fedpb.RegisterFederationServer(g, s)
 	return g
 }
@@ -56,6 +60,18 @@ func (s *Server) Update(set *fedpb.ExportSet) {
 		return
 	}
 	s.set = set
+	s.wake()
+}
+
+// PeersChanged makes every open stream check its peer is still
+// authorized.
+func (s *Server) PeersChanged() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.wake()
+}
+
+func (s *Server) wake() {
 	close(s.changed)
 	s.changed = make(chan struct{})
 }
@@ -72,9 +88,9 @@ func (s *Server) Watch(req *fedpb.WatchRequest, stream grpc.ServerStreamingServe
 	if err != nil {
 		return status.Errorf(codes.Unauthenticated, "federation needs mTLS with a SPIFFE ID: %v", err)
 	}
-	if !s.isPeer(id.TrustDomain()) || !IsOperator(id, id.TrustDomain()) {
+	if !s.authorized(id) {
 		s.log.Warn("refused a federation watch", "peer", id.String(), "cluster", req.GetCluster())
-		return status.Errorf(codes.PermissionDenied, "%s is not the operator of a peer: declare its trust domain in a MeshPeer", id)
+		return status.Errorf(codes.PermissionDenied, "%s is not the operator of a peer: declare its trust domain in a MeshPeer (spec.operatorSPIFFEID names the operator when it does not run in %s)", id, DefaultOperatorNamespace)
 	}
 	s.log.Info("peer watching exports", "peer", id.String(), "cluster", req.GetCluster())
 	resync := s.Resync
@@ -83,6 +99,10 @@ func (s *Server) Watch(req *fedpb.WatchRequest, stream grpc.ServerStreamingServe
 	}
 	for {
 		set, changed := s.current()
+		if !s.authorized(id) {
+			s.log.Warn("ending a federation watch: the peer is no longer declared", "peer", id.String(), "cluster", req.GetCluster())
+			return status.Errorf(codes.PermissionDenied, "%s is no longer the operator of a peer: its MeshPeer was removed or changed", id)
+		}
 		if set != nil {
 			if err := stream.Send(set); err != nil {
 				return err

@@ -3,6 +3,7 @@ package federation
 import (
 	"crypto/x509"
 	"fmt"
+	"slices"
 	"sync"
 
 	"github.com/spiffe/go-spiffe/v2/bundle/x509bundle"
@@ -39,6 +40,26 @@ func (t *Trust) SetBundle(td spiffeid.TrustDomain, roots []*x509.Certificate) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.bundles[td] = roots
+}
+
+// UpdateBundle installs a trust domain's roots when they differ from those
+// it has (a root rotation, a refreshed peer bundle); it reports whether
+// they did.
+func (t *Trust) UpdateBundle(td spiffeid.TrustDomain, roots []*x509.Certificate) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if slices.EqualFunc(t.bundles[td], roots, func(a, b *x509.Certificate) bool { return a.Equal(b) }) {
+		return false
+	}
+	t.bundles[td] = roots
+	return true
+}
+
+// DeleteBundle stops trusting a peer trust domain.
+func (t *Trust) DeleteBundle(td spiffeid.TrustDomain) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	delete(t.bundles, td)
 }
 
 // Bundle returns a trust domain's roots, if known.

@@ -224,7 +224,10 @@ func (c *Client) WatchBundles(ctx context.Context, interval time.Duration, own f
 			continue
 		}
 		wait = interval
-		b, err := c.FetchBundles(ctx, td)
+		// A CA that stops answering must not stall the refreshes behind it.
+		callCtx, cancel := context.WithTimeout(ctx, min(interval, 30*time.Second))
+		b, err := c.FetchBundles(callCtx, td)
+		cancel()
 		if err != nil {
 			if ctx.Err() == nil {
 				c.cfg.Log.Debug("could not refresh the trust bundles; the current ones stay", "error", err)

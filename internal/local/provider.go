@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/plexus-mesh/plexus/internal/model"
@@ -45,6 +46,8 @@ type Config struct {
 type Provider struct {
 	cfg     Config
 	changed chan struct{}
+	// importProblems were last logged; logged again when they change.
+	importProblems string
 }
 
 // New creates a provider.
@@ -104,6 +107,12 @@ func (p *Provider) load() error {
 		p.cfg.Loaded(l)
 	}
 	p.cfg.Publisher.Update(l.Mesh)
+	if problems := strings.Join(l.Mesh.ImportProblems, "\n"); problems != p.importProblems {
+		p.importProblems = problems
+		for _, msg := range l.Mesh.ImportProblems {
+			p.cfg.Log.Warn("a peer's export not imported", "problem", msg)
+		}
+	}
 	return nil
 }
 

@@ -32,6 +32,8 @@ type Mesh struct {
 	AuthorizationPolicies []*AuthorizationPolicy `json:"authorizationPolicies,omitempty"`
 	// Imports are the services peer clusters export to this one.
 	Imports []*Import `json:"imports,omitempty"`
+	// ImportProblems say which imports ApplyImports left out, and why.
+	ImportProblems []string `json:"importProblems,omitempty"`
 }
 
 // Import is a service a peer cluster exports: reached through that

@@ -60,6 +60,16 @@ type replayConn struct {
 
 func (c *replayConn) Read(p []byte) (int, error) { return c.r.Read(p) }
 
+// CloseWrite half-closes the connection, as a relay does when the other
+// side has finished sending, so the client sees the end of the stream while
+// what it still sends goes on.
+func (c *replayConn) CloseWrite() error {
+	if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok {
+		return cw.CloseWrite()
+	}
+	return c.Close()
+}
+
 // serverNameMatches reports how a chain's server names match name: 2 for
 // an exact name, 1 for a "*.suffix" wildcard, 0 for no match.
 func serverNameMatches(names []string, name string) int {

@@ -93,3 +93,40 @@ func selfSigned(t *testing.T, host string) tls.Certificate {
 	}
 	return *cert
 }
+
+// A relay half-closes a sniffed connection: the client reads the end of
+// the stream and can still send.
+func TestReplayConnHalfCloses(t *testing.T) {
+	ln, err := (&net.ListenConfig{}).Listen(context.Background(), "tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	client, err := (&net.Dialer{}).DialContext(context.Background(), "tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	accepted, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer accepted.Close()
+	rc := &replayConn{Conn: accepted, r: accepted}
+	if _, err := rc.Write([]byte("bye")); err != nil {
+		t.Fatal(err)
+	}
+	if err := rc.CloseWrite(); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := io.ReadAll(client); err != nil || string(got) != "bye" {
+		t.Fatalf("client read %q, %v: want the data, then the end of the stream", got, err)
+	}
+	if _, err := client.Write([]byte("still here")); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 10)
+	if _, err := io.ReadFull(rc, buf); err != nil || string(buf) != "still here" {
+		t.Fatalf("after the half-close the server read %q, %v", buf, err)
+	}
+}

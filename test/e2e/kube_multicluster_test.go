@@ -189,7 +189,12 @@ func TestThreeKubernetesClusters(t *testing.T) {
 	netlab.Skip(t)
 	lab := netlab.New(t)
 	east, west, north := startKubeCluster(t, lab, "east"), startKubeCluster(t, lab, "west"), startKubeCluster(t, lab, "north")
-	vip := east.service(t, "reviews") // east calls it by its own Service; no local endpoints
+	// east calls reviews by its own Service, with no endpoints here and
+	// exported so that it joins the clusterset service.
+	vip := east.service(t, "reviews")
+	if err := east.c.Create(context.Background(), &mcsv1a1.ServiceExport{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "reviews"}}); err != nil {
+		t.Fatal(err)
+	}
 	gateways := map[*kubeCluster]*netlab.Pod{}
 	for _, k := range []*kubeCluster{west, north} {
 		gateways[k] = k.runReviews(t, lab)

@@ -147,7 +147,8 @@ func TestTwoClustersThroughAnEastWestGateway(t *testing.T) {
 	east, west := startCluster(t, lab, "east", 15700), startCluster(t, lab, "west", 15710)
 
 	// west runs and exports reviews; east knows it by a Service of its
-	// own with no endpoints here, so the imported gateways are all it has.
+	// own with no endpoints here, exported too so that it joins the
+	// clusterset service: the imported gateways are all it has.
 	reviewsSvc := `apiVersion: v1
 kind: Service
 metadata: {namespace: shop, name: reviews}
@@ -160,6 +161,7 @@ spec:
 	west.cp.apply(t, "reviews", reviewsSvc)
 	west.cp.apply(t, "export", "apiVersion: multicluster.x-k8s.io/v1alpha1\nkind: ServiceExport\nmetadata: {namespace: shop, name: reviews}\n")
 	east.cp.apply(t, "reviews", reviewsSvc)
+	east.cp.apply(t, "export", "apiVersion: multicluster.x-k8s.io/v1alpha1\nkind: ServiceExport\nmetadata: {namespace: shop, name: reviews}\n")
 	gwPod, reviewsPod, clientPod := lab.Pod(t, "west-gw"), lab.Pod(t, "west-reviews"), lab.Pod(t, "east-client")
 	serveApp(t, reviewsPod, "west-reviews", &west.failing)
 	// east reaches west's federation API through west's gateway, by its
@@ -292,8 +294,11 @@ func TestThreeClustersFailoverAndTrust(t *testing.T) {
 	export := func(name string) string {
 		return "apiVersion: multicluster.x-k8s.io/v1alpha1\nkind: ServiceExport\nmetadata: {namespace: shop, name: " + name + "}\n"
 	}
+	// a calls both by Services of its own, exported so they join the
+	// clusterset services.
 	a.cp.apply(t, "reviews", svc("reviews", "10.96.0.10"))
 	a.cp.apply(t, "ratings", svc("ratings", "10.96.0.11"))
+	a.cp.apply(t, "export", export("reviews")+"---\n"+export("ratings"))
 	gateways := map[*cluster]*netlab.Pod{}
 	for _, peer := range []*cluster{b, c} {
 		peer.cp.apply(t, "reviews", svc("reviews", "10.96.0.10"))
