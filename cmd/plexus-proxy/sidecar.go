@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"os"
 	"os/signal"
 	"runtime"
@@ -21,6 +22,7 @@ func newSidecarCommand() *cobra.Command {
 	var (
 		o           = sidecar.Options{AdminAddress: "127.0.0.1:15000", DrainTimeout: 30 * time.Second}
 		ports       string
+		upstreams   string
 		logLevel    string
 		concurrency int
 	)
@@ -43,6 +45,16 @@ requests in flight finish for up to --drain-timeout.`,
 				return fmt.Errorf("--app-ports: %w", err)
 			}
 			o.Workload.Ports = p
+			ip, _ := netip.ParseAddr(o.Workload.IP)
+			if o.Workload.Upstreams, err = nodemeta.ParseUpstreams(upstreams, o.Workload.Namespace, ip); err != nil {
+				return fmt.Errorf("--upstreams: %w", err)
+			}
+			if o.Workload.Interception == nodemeta.InterceptionIPTables {
+				o.Workload.Interception = ""
+			}
+			if err := o.Workload.ValidateInterception(); err != nil {
+				return fmt.Errorf("--interception, --app-address, --upstreams: %w", err)
+			}
 			if _, err := model.ParseEgress(o.Workload.Egress, o.Workload.Namespace); err != nil {
 				return fmt.Errorf("--egress: %w", err)
 			}
@@ -75,6 +87,9 @@ requests in flight finish for up to --drain-timeout.`,
 	f.StringVar(&o.Workload.Egress, "egress", "", "services this workload calls, NAMESPACE/SERVICE patterns such as ./*,billing/payments; the proxy then receives only those (default: every service it may see)")
 	f.StringVar(&o.Workload.MTLSMode, "mtls-mode", "", "override the namespace's mTLS mode for this workload: STRICT or PERMISSIVE (local mode; in Kubernetes use the pod annotation mesh.plexus.dev/mtls-mode)")
 	f.StringVar(&ports, "app-ports", "", "ports the application serves, such as 8080/http,9090/grpc")
+	f.StringVar(&o.Workload.Interception, "interception", nodemeta.InterceptionIPTables, "how traffic reaches the proxy: iptables (plexus-proxy init redirects it) or none (inbound on --ip at each app port, delivered to --app-address; the application calls --upstreams)")
+	f.StringVar(&o.Workload.AppAddress, "app-address", "", "with --interception none: the address the application listens on (its app ports), such as 127.0.2.1; not --ip")
+	f.StringVar(&upstreams, "upstreams", "", "with --interception none: services the application calls at local addresses, NAMESPACE/SERVICE:PORT=[IP:]LOCALPORT,... (IP defaults to --ip), such as shop/reviews:9080=19080")
 	f.StringVar(&o.AdminAddress, "admin-address", o.AdminAddress, "admin API address: /ready, /metrics, /config_dump, /stats")
 	f.StringVar(&o.StatusAddress, "status-address", "", "address serving only /ready and /metrics, for kubelet probes and Prometheus (for example :15020); off by default")
 	f.StringVar(&o.Identity.CAAddress, "ca-address", "", "certificate service (host:port) to obtain this proxy's workload certificate from; unset, certificates come from xDS or the bootstrap")

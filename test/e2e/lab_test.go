@@ -220,3 +220,28 @@ func (m *meshLab) call(t *testing.T, vip, path string, n int) ([]string, error) 
 	}
 	return got, nil
 }
+
+// startLoggedHere starts a process in the test's own network, its output
+// in logPath; the test's cleanup kills it, and shows the log when the test
+// failed.
+func startLoggedHere(t *testing.T, logPath, path string, args ...string) {
+	t.Helper()
+	f, err := os.Create(logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.CommandContext(context.Background(), path, args...)
+	cmd.Stdout, cmd.Stderr = f, f
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		_ = f.Close()
+		if t.Failed() {
+			b, _ := os.ReadFile(f.Name())
+			t.Logf("--- %s:\n%s", filepath.Base(logPath), b)
+		}
+	})
+}

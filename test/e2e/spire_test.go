@@ -123,24 +123,7 @@ plugins {
 
 func (s *spire) run(t *testing.T, log, name string, args ...string) {
 	t.Helper()
-	f, err := os.Create(filepath.Join(s.dir, log))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.CommandContext(context.Background(), filepath.Join(s.bin, name), args...)
-	cmd.Stdout, cmd.Stderr = f, f
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-		_ = f.Close()
-		if t.Failed() {
-			b, _ := os.ReadFile(f.Name())
-			t.Logf("--- %s:\n%s", log, b)
-		}
-	})
+	startLoggedHere(t, filepath.Join(s.dir, log), filepath.Join(s.bin, name), args...)
 }
 
 func (s *spire) server(t *testing.T, args ...string) string {

@@ -198,25 +198,39 @@ func (s *Server) push() {
 				gw = newPart(translate.Gateway(m, p.meta.IP))
 				gateways[p.meta.IP] = gw
 			}
-			if err := s.pushTo(m, p, nil, gw); err != nil {
+			if err := s.pushTo(m, p, nil, nil, gw); err != nil {
 				s.cfg.Log.Error("building the configuration of a gateway", "node", p.node.GetId(), "error", err)
 			}
 			continue
 		}
 		w := workloadFor(workloads, p.meta)
+		x := explicitOf(p.meta)
 		scope := translate.ScopeOf(w)
+		scope.Explicit = x != nil
 		out := shared[scope.Key()]
 		if out == nil {
 			out = newPart(translate.Outbound(m, scope))
 			shared[scope.Key()] = out
 		}
-		if err := s.pushTo(m, p, w, out); err != nil {
+		if err := s.pushTo(m, p, w, x, out); err != nil {
 			s.cfg.Log.Error("building the configuration of a proxy", "node", p.node.GetId(), "error", err)
 		}
 	}
 	if !started.IsZero() {
 		s.pushDuration.Observe(time.Since(started).Seconds())
 	}
+}
+
+// explicitOf is how a proxy without interception meets its traffic; nil
+// for an intercepted one. Node metadata was validated on connection.
+func explicitOf(meta *nodemeta.Metadata) *translate.Explicit {
+	if meta == nil || meta.Interception != nodemeta.InterceptionNone {
+		return nil
+	}
+	x := &translate.Explicit{Upstreams: meta.Upstreams}
+	x.IP, _ = netip.ParseAddr(meta.IP)
+	x.App, _ = netip.ParseAddr(meta.AppAddress)
+	return x
 }
 
 // typeOrder lists the resource types a snapshot carries.
@@ -253,14 +267,14 @@ func newPart(r *translate.Resources) *part {
 	return p
 }
 
-func (s *Server) pushTo(m *model.Mesh, p *proxyState, w *model.Workload, out *part) error {
+func (s *Server) pushTo(m *model.Mesh, p *proxyState, w *model.Workload, x *translate.Explicit, out *part) error {
 	wire, size := out.wire, out.size
 	var versions [len(typeOrder)]string
 	for i, h := range out.hashes {
 		versions[i] = fmt.Sprintf("%016x", h)
 	}
-	if w != nil {
-		in := newPart(translate.Inbound(m, w))
+	if w != nil || x != nil {
+		in := newPart(translate.Inbound(m, w, x))
 		for i, h := range in.hashes {
 			versions[i] += fmt.Sprintf("%016x", h)
 			wire[i] = append(wire[i][:len(wire[i]):len(wire[i])], in.wire[i]...)

@@ -8,6 +8,7 @@ package nodemeta
 import (
 	"errors"
 	"fmt"
+	"net/netip"
 	"sort"
 	"strconv"
 	"strings"
@@ -27,6 +28,9 @@ const (
 	keyEgress         = "plexus.egress"
 	keyMTLSMode       = "plexus.mtls_mode"
 	keyRole           = "plexus.role"
+	keyInterception   = "plexus.interception"
+	keyAppAddress     = "plexus.app_address"
+	keyUpstreams      = "plexus.upstreams"
 )
 
 // RoleGateway marks an east-west gateway; proxies without a role are
@@ -57,6 +61,14 @@ type Metadata struct {
 	MTLSMode string
 	// Role is RoleGateway for an east-west gateway, "" for a sidecar.
 	Role string
+	// Interception is how traffic reaches the proxy: InterceptionIPTables
+	// ("" too) or InterceptionNone.
+	Interception string
+	// AppAddress is where the application listens, with InterceptionNone.
+	AppAddress string
+	// Upstreams are the services the application calls at local addresses,
+	// with InterceptionNone.
+	Upstreams []Upstream
 }
 
 // Validate reports what is missing or malformed.
@@ -74,6 +86,9 @@ func (m *Metadata) Validate() error {
 		if p.Port == 0 || p.Port > 65535 {
 			errs = append(errs, fmt.Errorf("port %d is out of range 1-65535", p.Port))
 		}
+	}
+	if err := m.ValidateInterception(); err != nil {
+		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
 }
@@ -95,6 +110,9 @@ func (m *Metadata) Struct() *structpb.Struct {
 		keyEgress:         m.Egress,
 		keyMTLSMode:       m.MTLSMode,
 		keyRole:           m.Role,
+		keyInterception:   m.Interception,
+		keyAppAddress:     m.AppAddress,
+		keyUpstreams:      FormatUpstreams(m.Upstreams),
 	})
 	if err != nil { // only strings and a map of strings: cannot fail
 		panic(fmt.Sprintf("nodemeta: %v", err))
@@ -114,12 +132,18 @@ func FromStruct(s *structpb.Struct) (*Metadata, error) {
 		Egress:         f[keyEgress].GetStringValue(),
 		MTLSMode:       f[keyMTLSMode].GetStringValue(),
 		Role:           f[keyRole].GetStringValue(),
+		Interception:   f[keyInterception].GetStringValue(),
+		AppAddress:     f[keyAppAddress].GetStringValue(),
 	}
 	ports, err := ParsePorts(f[keyPorts].GetStringValue())
 	if err != nil {
 		return nil, err
 	}
 	m.Ports = ports
+	// Upstreams arrive with namespace and IP spelled out (FormatUpstreams).
+	if m.Upstreams, err = ParseUpstreams(f[keyUpstreams].GetStringValue(), m.Namespace, netip.Addr{}); err != nil {
+		return nil, err
+	}
 	if l := f[keyLabels].GetStructValue(); len(l.GetFields()) > 0 {
 		m.Labels = map[string]string{}
 		for k, v := range l.GetFields() {

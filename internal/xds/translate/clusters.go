@@ -208,16 +208,17 @@ func passthroughCluster() *clusterv3.Cluster {
 	}
 }
 
-// inboundCluster delivers to the application on localhost. svc, when
-// known, labels the requests in the proxy's metrics.
-func inboundCluster(port model.ServicePort, name string, svc *model.Service, cluster string) *clusterv3.Cluster {
+// inboundCluster delivers to the application at app (localhost, or its
+// own address beside a proxy without interception). svc, when known,
+// labels the requests in the proxy's metrics.
+func inboundCluster(port model.ServicePort, name string, svc *model.Service, cluster, app string) *clusterv3.Cluster {
 	c := &clusterv3.Cluster{
 		Name:                 name,
 		ClusterDiscoveryType: &clusterv3.Cluster_Type{Type: clusterv3.Cluster_STATIC},
 		LbPolicy:             clusterv3.Cluster_ROUND_ROBIN,
 		ConnectTimeout:       build.Duration(defaultConnectTimeout),
 		LoadAssignment: &endpointv3.ClusterLoadAssignment{ClusterName: name, Endpoints: []*endpointv3.LocalityLbEndpoints{
-			build.Endpoints(0, "", build.Address("127.0.0.1", port.Port)),
+			build.Endpoints(0, "", build.Address(app, port.Port)),
 		}},
 	}
 	if port.Protocol == model.ProtocolHTTP2 || port.Protocol == model.ProtocolGRPC {

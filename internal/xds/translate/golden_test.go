@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"flag"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -25,12 +26,22 @@ import (
 	meshv1 "github.com/plexus-mesh/plexus/api/v1alpha1"
 	"github.com/plexus-mesh/plexus/internal/model"
 	"github.com/plexus-mesh/plexus/internal/model/kube"
+	"github.com/plexus-mesh/plexus/internal/xds/nodemeta"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden .out.yaml files")
 
 // proxyAnnotation marks, in a test input, the pod whose proxy is translated.
 const proxyAnnotation = "test.plexus.dev/proxy"
+
+// appAddressAnnotation and upstreamsAnnotation, on the proxy's pod, run it
+// without interception (nodemeta.InterceptionNone): the application
+// listens at the address, and calls the upstreams
+// (NAMESPACE/SERVICE:PORT=[IP:]LOCALPORT,...) at local addresses.
+const (
+	appAddressAnnotation = "test.plexus.dev/app-address"
+	upstreamsAnnotation  = "test.plexus.dev/upstreams"
+)
 
 // TestGolden translates testdata/<case>.in.yaml (Kubernetes objects) for
 // the pod annotated test.plexus.dev/proxy and compares the xDS resources
@@ -105,6 +116,8 @@ func loadModel(t *testing.T, path string) (*model.Mesh, Proxy) {
 		gateway bool
 		exports = map[model.NamespacedName]bool{}
 		imports []*model.Import
+		// explicit: the proxy runs without interception.
+		explicit *Explicit
 	)
 	for _, doc := range bytes.Split(data, []byte("\n---\n")) {
 		if len(bytes.TrimSpace(doc)) == 0 {
@@ -172,6 +185,13 @@ func loadModel(t *testing.T, path string) (*model.Mesh, Proxy) {
 			case "gateway":
 				proxy, gateway = o.Namespace+"/"+o.Name, true
 			}
+			if app, ok := o.Annotations[appAddressAnnotation]; ok {
+				ups, err := nodemeta.ParseUpstreams(o.Annotations[upstreamsAnnotation], o.Namespace, netip.MustParseAddr(o.Status.PodIP))
+				if err != nil {
+					t.Fatal(err)
+				}
+				explicit = &Explicit{IP: netip.MustParseAddr(o.Status.PodIP), App: netip.MustParseAddr(app), Upstreams: ups}
+			}
 		default:
 			t.Fatalf("%s: %T is not used by the translation yet", path, obj)
 		}
@@ -194,7 +214,7 @@ func loadModel(t *testing.T, path string) (*model.Mesh, Proxy) {
 	if err := m.Validate(); err != nil {
 		t.Fatalf("%s: the model does not validate: %v", path, err)
 	}
-	p := Proxy{Gateway: gateway}
+	p := Proxy{Gateway: gateway, Explicit: explicit}
 	for _, w := range m.Workloads {
 		if w.Key.String() == proxy {
 			p.Workload = w

@@ -96,7 +96,7 @@ func TestInboundTrustDomains(t *testing.T) {
 	sans := func(m *model.Mesh) map[string][]*tlsv3.SubjectAltNameMatcher {
 		t.Helper()
 		out := map[string][]*tlsv3.SubjectAltNameMatcher{}
-		for _, fc := range Inbound(m, w).Listeners[0].GetFilterChains() {
+		for _, fc := range Inbound(m, w, nil).Listeners[0].GetFilterChains() {
 			ts := fc.GetTransportSocket()
 			if ts == nil {
 				continue // plaintext (PERMISSIVE)

@@ -2,6 +2,7 @@ package translate
 
 import (
 	"fmt"
+	"net/netip"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
@@ -51,20 +52,37 @@ func tcpServiceListeners(svc *model.Service, port model.ServicePort, cluster str
 			TrafficDirection: corev3.TrafficDirection_OUTBOUND,
 			BindToPort:       wrapperspb.Bool(false),
 		}
-		tcp := &listenerv3.FilterChain{Name: "tcp", Filters: []*listenerv3.Filter{build.TCPProxy(cluster, cluster)}}
-		if sniff {
-			l.FilterChains = []*listenerv3.FilterChain{{
-				Name:             "http",
-				FilterChainMatch: &listenerv3.FilterChainMatch{ApplicationProtocols: []string{"http/1.1", "h2c"}},
-				Filters:          []*listenerv3.Filter{build.HTTPManager("outbound", RouteName(port.Port))},
-			}}
-			l.DefaultFilterChain = tcp
-		} else {
-			l.FilterChains = []*listenerv3.FilterChain{tcp}
-		}
+		serviceChains(l, cluster, RouteName(port.Port), sniff)
 		out = append(out, l)
 	}
 	return out
+}
+
+// serviceChains make l carry a service port: opaque TCP to cluster, or,
+// sniffing, HTTP to the routes of routeName and anything else as TCP.
+func serviceChains(l *listenerv3.Listener, cluster, routeName string, sniff bool) {
+	tcp := &listenerv3.FilterChain{Name: "tcp", Filters: []*listenerv3.Filter{build.TCPProxy(cluster, cluster)}}
+	if !sniff {
+		l.FilterChains = []*listenerv3.FilterChain{tcp}
+		return
+	}
+	l.FilterChains = []*listenerv3.FilterChain{{
+		Name:             "http",
+		FilterChainMatch: &listenerv3.FilterChainMatch{ApplicationProtocols: []string{"http/1.1", "h2c"}},
+		Filters:          []*listenerv3.Filter{build.HTTPManager("outbound", routeName)},
+	}}
+	l.DefaultFilterChain = tcp
+}
+
+// boundInboundListener takes one application port's inbound traffic on
+// the workload's own address, for a proxy without interception.
+func boundInboundListener(ip netip.Addr, port uint32, chains []*listenerv3.FilterChain) *listenerv3.Listener {
+	return &listenerv3.Listener{
+		Name:             fmt.Sprintf("inbound|%s", netip.AddrPortFrom(ip, uint16(port))),
+		Address:          build.Address(ip.String(), port),
+		TrafficDirection: corev3.TrafficDirection_INBOUND,
+		FilterChains:     chains,
+	}
 }
 
 // virtualInboundListener receives every intercepted inbound connection.

@@ -13,6 +13,8 @@ import (
 type Scope struct {
 	Namespace string
 	Egress    []model.EgressRule
+	// Explicit: the proxy has no interception, so no capture listener.
+	Explicit bool
 }
 
 // ScopeOf is the scope of a workload's proxy; nil is a proxy outside any
@@ -26,10 +28,13 @@ func ScopeOf(w *model.Workload) Scope {
 
 // Key identifies the scope, for sharing outbound configuration.
 func (s Scope) Key() string {
-	parts := make([]string, 0, len(s.Egress)+1)
+	parts := make([]string, 0, len(s.Egress)+2)
 	parts = append(parts, s.Namespace)
 	for _, r := range s.Egress {
 		parts = append(parts, r.String())
+	}
+	if s.Explicit {
+		parts = append(parts, "|explicit")
 	}
 	return strings.Join(parts, ",")
 }

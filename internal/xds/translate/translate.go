@@ -1,6 +1,7 @@
 package translate
 
 import (
+	"net/netip"
 	"sort"
 
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
@@ -9,6 +10,7 @@ import (
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 
 	"github.com/plexus-mesh/plexus/internal/model"
+	"github.com/plexus-mesh/plexus/internal/xds/nodemeta"
 )
 
 // Proxy is the proxy resources are made for.
@@ -20,6 +22,17 @@ type Proxy struct {
 	// on GatewayIP ("" for every address).
 	Gateway   bool
 	GatewayIP string
+	// Explicit, when set, is a sidecar without interception.
+	Explicit *Explicit
+}
+
+// Explicit is how a proxy without interception (nodemeta.InterceptionNone)
+// meets its workload's traffic: it takes inbound traffic on IP at each
+// application port and delivers it to App, and listens for the
+// application's calls at each upstream's local address.
+type Explicit struct {
+	IP, App   netip.Addr
+	Upstreams []nodemeta.Upstream
 }
 
 // Resources are one proxy's xDS resources, each list sorted by name.
@@ -36,11 +49,9 @@ func Translate(m *model.Mesh, p Proxy) *Resources {
 	if p.Gateway {
 		return Gateway(m, p.GatewayIP)
 	}
-	r := Outbound(m, ScopeOf(p.Workload))
-	if p.Workload != nil {
-		r = Merge(r, Inbound(m, p.Workload))
-	}
-	return r
+	scope := ScopeOf(p.Workload)
+	scope.Explicit = p.Explicit != nil
+	return Merge(Outbound(m, scope), Inbound(m, p.Workload, p.Explicit))
 }
 
 // Outbound builds what a proxy needs to call the part of the mesh its
@@ -53,10 +64,17 @@ func Outbound(m *model.Mesh, scope Scope) *Resources {
 	return r
 }
 
-// Inbound builds what a proxy needs to receive traffic for its workload.
-func Inbound(m *model.Mesh, w *model.Workload) *Resources {
+// Inbound builds what is proper to one proxy: what it needs to receive
+// traffic for its workload w (nil for none), and, without interception
+// (x), the listeners its application calls services at.
+func Inbound(m *model.Mesh, w *model.Workload, x *Explicit) *Resources {
 	r := &Resources{}
-	inbound(m, w, r)
+	if w != nil {
+		inbound(m, w, x, r)
+	}
+	if x != nil {
+		upstreams(m, w, x, r)
+	}
 	r.sort()
 	return r
 }
@@ -90,7 +108,9 @@ func outbound(m *model.Mesh, scope Scope, r *Resources) {
 	proxyNS := scope.Namespace
 	direct, backends := scope.reachable(m)
 	r.Clusters = append(r.Clusters, passthroughCluster())
-	r.Listeners = append(r.Listeners, virtualOutboundListener())
+	if !scope.Explicit {
+		r.Listeners = append(r.Listeners, virtualOutboundListener())
+	}
 	// Route configurations per port, and the ports where some service
 	// declares HTTP: only those get a catch-all HTTP listener, so that
 	// opaque TCP to an unknown-protocol port is never forced through HTTP.
@@ -128,24 +148,35 @@ func outbound(m *model.Mesh, scope Scope, r *Resources) {
 }
 
 // inbound makes what the proxy needs to receive the mesh's traffic for its
-// workload: one listener for intercepted connections with a filter chain
-// per port (mTLS, plus plaintext in PERMISSIVE mode) and a cluster per port
-// that delivers to the application on localhost. Only ports of exported
-// Services take mTLS clients from peer clusters' trust domains.
-func inbound(m *model.Mesh, w *model.Workload, r *Resources) {
+// workload: one listener for intercepted connections (or, without
+// interception, one per port on the workload's address) with a filter
+// chain per port (mTLS, plus plaintext in PERMISSIVE mode) and a cluster
+// per port that delivers to the application.
+func inbound(m *model.Mesh, w *model.Workload, x *Explicit, r *Resources) {
 	mode := w.MTLS
 	if mode == "" {
 		mode = m.Settings.MTLSFor(w.Key.Namespace)
+	}
+	app := "127.0.0.1"
+	if x != nil {
+		app = x.App.String()
 	}
 	authz := authorizationFor(m, w)
 	var chains []*listenerv3.FilterChain
 	for _, port := range w.Ports {
 		name := InboundClusterName(port.Port)
-		r.Clusters = append(r.Clusters, inboundCluster(port, name, inboundService(m, w, port.Port), m.Settings.ClusterName))
+		r.Clusters = append(r.Clusters, inboundCluster(port, name, inboundService(m, w, port.Port), m.Settings.ClusterName, app))
 		if port.Protocol.IsHTTP() || port.Protocol == model.ProtocolUnknown {
 			r.Routes = append(r.Routes, inboundRoutes(port))
 		}
-		chains = append(chains, inboundChains(port, name, mode, authz, clientTrustDomain(m, w, port.Port))...)
+		portChains := inboundChains(port, name, mode, authz, clientTrustDomain(m, w, port.Port))
+		if x != nil {
+			r.Listeners = append(r.Listeners, boundInboundListener(x.IP, port.Port, portChains))
+			continue
+		}
+		chains = append(chains, portChains...)
 	}
-	r.Listeners = append(r.Listeners, virtualInboundListener(chains))
+	if x == nil {
+		r.Listeners = append(r.Listeners, virtualInboundListener(chains))
+	}
 }

@@ -1,0 +1,141 @@
+package nodemeta
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"strconv"
+	"strings"
+
+	"k8s.io/apimachinery/pkg/util/validation"
+)
+
+// Interception modes: how traffic reaches the proxy.
+const (
+	// InterceptionIPTables (the default): iptables rules redirect the
+	// workload's connections to the proxy's capture ports.
+	InterceptionIPTables = "iptables"
+	// InterceptionNone: no redirection. The proxy takes inbound traffic on
+	// the workload's address (IP) at each application port and delivers it
+	// to the application at AppAddress; the application calls the
+	// services it needs at the local addresses Upstreams give them. This is
+	// how proxies run beside processes that share a network namespace, as
+	// on a VM or in local mode on one machine, without privileges.
+	InterceptionNone = "none"
+)
+
+// Upstream is a service the application calls at a local address of its
+// proxy, when nothing redirects its traffic (InterceptionNone).
+type Upstream struct {
+	Namespace, Service string
+	// Port is the service port.
+	Port uint32
+	// Bind is where the proxy listens for the application.
+	Bind netip.AddrPort
+}
+
+func (u Upstream) String() string {
+	return fmt.Sprintf("%s/%s:%d=%s", u.Namespace, u.Service, u.Port, u.Bind)
+}
+
+// ParseUpstreams parses "NAMESPACE/SERVICE:PORT=[IP:]LOCALPORT,...": the
+// namespace defaults to namespace, the IP to defaultIP.
+func ParseUpstreams(s, namespace string, defaultIP netip.Addr) ([]Upstream, error) {
+	var out []Upstream
+	var errs []error
+	seen := map[netip.AddrPort]string{}
+	for _, item := range strings.Split(s, ",") {
+		item = strings.TrimSpace(item)
+		if item == "" {
+			continue
+		}
+		u, err := parseUpstream(item, namespace, defaultIP)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("upstream %q: %w", item, err))
+			continue
+		}
+		if other, dup := seen[u.Bind]; dup {
+			errs = append(errs, fmt.Errorf("upstream %q: %s is already the address of %s", item, u.Bind, other))
+			continue
+		}
+		seen[u.Bind] = item
+		out = append(out, u)
+	}
+	return out, errors.Join(errs...)
+}
+
+const upstreamForm = "want NAMESPACE/SERVICE:PORT=[IP:]LOCALPORT, such as shop/reviews:9080=19080"
+
+func parseUpstream(item, namespace string, defaultIP netip.Addr) (Upstream, error) {
+	target, bind, ok := strings.Cut(item, "=")
+	if !ok {
+		return Upstream{}, errors.New(upstreamForm)
+	}
+	name, port, ok := strings.Cut(target, ":")
+	if !ok {
+		return Upstream{}, errors.New(upstreamForm)
+	}
+	u := Upstream{Namespace: namespace, Service: name}
+	if ns, svc, ok := strings.Cut(name, "/"); ok {
+		u.Namespace, u.Service = ns, svc
+	}
+	if msgs := append(validation.IsDNS1123Label(u.Namespace), validation.IsDNS1035Label(u.Service)...); len(msgs) > 0 {
+		return Upstream{}, fmt.Errorf("%q is not NAMESPACE/SERVICE: %s", name, strings.Join(msgs, "; "))
+	}
+	p, err := strconv.ParseUint(port, 10, 16)
+	if err != nil || p == 0 {
+		return Upstream{}, fmt.Errorf("service port %q is not in 1-65535", port)
+	}
+	u.Port = uint32(p)
+	if ap, err := netip.ParseAddrPort(bind); err == nil {
+		u.Bind = ap
+	} else if lp, err := strconv.ParseUint(bind, 10, 16); err == nil && lp > 0 {
+		if !defaultIP.IsValid() {
+			return Upstream{}, errors.New("no IP to listen on: give IP:LOCALPORT, or the proxy's --ip")
+		}
+		u.Bind = netip.AddrPortFrom(defaultIP, uint16(lp))
+	} else {
+		return Upstream{}, fmt.Errorf("local address %q: %s", bind, upstreamForm)
+	}
+	if u.Bind.Port() == 0 {
+		return Upstream{}, errors.New("local port 0: choose a port")
+	}
+	return u, nil
+}
+
+// FormatUpstreams is the inverse of ParseUpstreams.
+func FormatUpstreams(us []Upstream) string {
+	parts := make([]string, len(us))
+	for i, u := range us {
+		parts[i] = u.String()
+	}
+	return strings.Join(parts, ",")
+}
+
+// ValidateInterception checks the interception mode and, for
+// InterceptionNone, the addresses it needs.
+func (m *Metadata) ValidateInterception() error {
+	switch m.Interception {
+	case "", InterceptionIPTables:
+		if len(m.Upstreams) > 0 || m.AppAddress != "" {
+			return errors.New("upstreams and the application address are for interception none: with iptables the application calls services by their own addresses, and listens where the proxy expects it (127.0.0.1)")
+		}
+		return nil
+	case InterceptionNone:
+	default:
+		return fmt.Errorf("interception %q is not %q or %q", m.Interception, InterceptionIPTables, InterceptionNone)
+	}
+	var errs []error
+	if len(m.Ports) > 0 {
+		if _, err := netip.ParseAddr(m.IP); err != nil {
+			errs = append(errs, fmt.Errorf("interception none takes inbound traffic on the workload's IP: %q is not an IP", m.IP))
+		}
+		if _, err := netip.ParseAddr(m.AppAddress); err != nil {
+			errs = append(errs, fmt.Errorf("interception none delivers inbound traffic to the application's address: %q is not an IP (give a loopback address of the application's own, such as 127.0.2.1)", m.AppAddress))
+		}
+		if m.AppAddress == m.IP {
+			errs = append(errs, fmt.Errorf("the application's address %s is the proxy's: both would listen on the application ports there; give the application another address", m.IP))
+		}
+	}
+	return errors.Join(errs...)
+}
