@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"log/slog"
@@ -41,6 +42,7 @@ from the control plane (--xds-address).`,
 			if o.XDSAddress == "" {
 				return fmt.Errorf("--xds-address is required: a gateway's configuration comes from the control plane")
 			}
+			o.Workload.MetricsAddress = cmp.Or(o.StatusAddress, o.AdminAddress)
 			ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 			defer stop()
 			return sidecar.Run(ctx, o)

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"log/slog"
@@ -45,6 +46,7 @@ requests in flight finish for up to --drain-timeout.`,
 				return fmt.Errorf("--app-ports: %w", err)
 			}
 			o.Workload.Ports = p
+			o.Workload.MetricsAddress = cmp.Or(o.StatusAddress, o.AdminAddress)
 			ip, _ := netip.ParseAddr(o.Workload.IP)
 			if o.Workload.Upstreams, err = nodemeta.ParseUpstreams(upstreams, o.Workload.Namespace, ip); err != nil {
 				return fmt.Errorf("--upstreams: %w", err)

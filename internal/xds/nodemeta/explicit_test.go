@@ -61,3 +61,18 @@ func TestValidateInterception(t *testing.T) {
 		t.Errorf("round trip through the node struct: %+v, %v", back, err)
 	}
 }
+
+func TestMetricsURL(t *testing.T) {
+	for addr, want := range map[string]string{
+		":15020":          "http://10.0.0.7:15020/metrics",
+		"0.0.0.0:15020":   "http://10.0.0.7:15020/metrics",
+		"127.0.1.11:1500": "http://127.0.1.11:1500/metrics",
+		"":                "",
+		"15020":           "",
+	} {
+		m := Metadata{IP: "10.0.0.7", MetricsAddress: addr}
+		if got := m.MetricsURL(); got != want {
+			t.Errorf("%q: %q, want %q", addr, got, want)
+		}
+	}
+}

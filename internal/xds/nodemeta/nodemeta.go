@@ -8,6 +8,7 @@ package nodemeta
 import (
 	"errors"
 	"fmt"
+	"net"
 	"net/netip"
 	"sort"
 	"strconv"
@@ -31,6 +32,7 @@ const (
 	keyInterception   = "plexus.interception"
 	keyAppAddress     = "plexus.app_address"
 	keyUpstreams      = "plexus.upstreams"
+	keyMetrics        = "plexus.metrics_address"
 )
 
 // RoleGateway marks an east-west gateway; proxies without a role are
@@ -69,6 +71,25 @@ type Metadata struct {
 	// Upstreams are the services the application calls at local addresses,
 	// with InterceptionNone.
 	Upstreams []Upstream
+	// MetricsAddress is where the proxy serves /metrics, host:port; an
+	// empty or unspecified host means IP. The control plane scrapes it
+	// when there is no Prometheus.
+	MetricsAddress string
+}
+
+// MetricsURL is the proxy's /metrics URL, "" when it does not say.
+func (m *Metadata) MetricsURL() string {
+	host, port, err := net.SplitHostPort(m.MetricsAddress)
+	if err != nil || port == "" {
+		return ""
+	}
+	if ip, err := netip.ParseAddr(host); host == "" || (err == nil && ip.IsUnspecified()) {
+		host = m.IP
+	}
+	if host == "" {
+		return ""
+	}
+	return "http://" + net.JoinHostPort(host, port) + "/metrics"
 }
 
 // Validate reports what is missing or malformed.
@@ -113,6 +134,7 @@ func (m *Metadata) Struct() *structpb.Struct {
 		keyInterception:   m.Interception,
 		keyAppAddress:     m.AppAddress,
 		keyUpstreams:      FormatUpstreams(m.Upstreams),
+		keyMetrics:        m.MetricsAddress,
 	})
 	if err != nil { // only strings and a map of strings: cannot fail
 		panic(fmt.Sprintf("nodemeta: %v", err))
@@ -134,6 +156,7 @@ func FromStruct(s *structpb.Struct) (*Metadata, error) {
 		Role:           f[keyRole].GetStringValue(),
 		Interception:   f[keyInterception].GetStringValue(),
 		AppAddress:     f[keyAppAddress].GetStringValue(),
+		MetricsAddress: f[keyMetrics].GetStringValue(),
 	}
 	ports, err := ParsePorts(f[keyPorts].GetStringValue())
 	if err != nil {
