@@ -74,12 +74,10 @@ bench: ## Run the Go benchmarks, the proxy comparison (docs/benchmarks.md) and t
 	go run ./test/bench/xdsscale -n 1000,5000 -out docs/benchmarks-control-plane.md
 
 .PHONY: demo
-demo: ## Run a two-cluster mesh locally (not available yet).
-	@echo "make demo will build Plexus and start two local clusters (east, west) in local mode,"
-	@echo "each with its control plane, east-west gateway and mTLS, a sample application with"
-	@echo "sidecars, a traffic generator, Prometheus and Alertmanager, and the mesh dashboard."
-	@echo "It is not available yet: local mode and the sidecar are still being built." >&2
-	@exit 1
+demo: build ## Run a two-cluster mesh on this machine with the dashboard; Ctrl-C stops it (DEMO_FLAGS="--duration 5m --base-port 17400").
+	@echo "make demo: looking for Prometheus and Alertmanager (hack/prometheus.sh; the first time without root it builds them, several minutes)"
+	@prom="$$(hack/prometheus.sh | tail -n 1)" || { echo "make demo: no Prometheus; the dashboards read the proxies' metrics directly" >&2; prom=""; }; \
+	  bin/plexctl demo --bin-dir bin --prometheus-dir "$$prom" $(DEMO_FLAGS)
 
 .PHONY: clean
 clean: ## Remove build output (the cache in $(PLEXUS_CACHE) is kept).

@@ -16,7 +16,13 @@ func newRootCommand() *cobra.Command {
 		Short:        "Inspect and operate a Plexus mesh",
 		SilenceUsage: true,
 	}
-	root.AddCommand(version.Command("plexctl"), newJoinTokenCommand())
+	api := &apiFlags{}
+	inspect := []*cobra.Command{newStatusCommand(api), newCheckCommand(api), newTopCommand(api), newProxyConfigCommand(api)}
+	for _, c := range inspect {
+		api.bind(c)
+	}
+	root.AddCommand(version.Command("plexctl"), newJoinTokenCommand(), newDemoCommand())
+	root.AddCommand(inspect...)
 	return root
 }
 

@@ -35,9 +35,10 @@ func runLocal(ctx context.Context, dir string, cfg config, log *slog.Logger) err
 	authority := identity.NewAuthority(identity.FileStore{Dir: caDir}, nil)
 	go authority.Run(ctx, rotationCheckInterval, func(err error) { log.Error("certificate authority", "error", err) })
 	fed := &operatorFederation{cfg: cfg, authority: authority, log: log.With("component", "federation"), refresh: func() { provider.ProxiesChanged() }, reg: reg}
+	dash := &meshDashboard{ads: server, fed: fed}
 	provider = local.New(local.Config{
 		Dir: dir, Proxies: server.ProxyMetadata, Imports: fed.imports, FederationAddress: cfg.federationTarget(), Loaded: func(l *local.Loaded) { fed.loaded(ctx, l) },
-		Publisher: publishers{followMesh{authority: authority, log: log}, server, fed}, Log: log,
+		Publisher: publishers{followMesh{authority: authority, log: log}, server, fed, dash}, Log: log,
 	})
 	ca := &caServer{authority: authority, authn: localJoinTokens{dir: caDir, authority: authority}, addr: cfg.CAAddr,
 		hosts: []string{"127.0.0.1", "localhost"}, log: log.With("component", "ca"), reg: reg, federated: fed.federated, clusters: fed.clusters}
@@ -45,6 +46,12 @@ func runLocal(ctx context.Context, dir string, cfg config, log *slog.Logger) err
 	ln, err := listenGRPC(ctx, cfg.XDSAddr)
 	if err != nil {
 		return fmt.Errorf("xDS address %s: %w (choose another with --xds-address)", cfg.XDSAddr, err)
+	}
+	if cfg.DashboardAddr != "0" {
+		if err := dash.serve(ctx, cfg.DashboardAddr, cfg.PrometheusURL, log); err != nil {
+			_ = ln.Close()
+			return err
+		}
 	}
 	g := grpc.NewServer()
 	server.Register(g)

@@ -53,7 +53,7 @@ func TestLocalMode(t *testing.T) {
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))
 	empty := t.TempDir()
 	cfg := defaultConfig()
-	cfg.MetricsAddr = "0"
+	cfg.MetricsAddr, cfg.DashboardAddr = "0", "0"
 	cfg.XDSAddr = fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
 	cfg.CAAddr = fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
 	if err := runLocal(context.Background(), empty, cfg, log); err == nil || !strings.Contains(err.Error(), "no Mesh in") {

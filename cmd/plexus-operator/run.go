@@ -83,11 +83,17 @@ type config struct {
 	Namespace string
 	// Injector configures sidecar injection.
 	Injector injectorConfig
+	// DashboardAddr serves the mesh dashboard and the API plexctl reads;
+	// "0" turns it off.
+	DashboardAddr string
+	// PrometheusURL is where the dashboard reads signals; "" makes the
+	// control plane scrape the proxies itself.
+	PrometheusURL string
 }
 
 func defaultConfig() config {
 	return config{
-		MetricsAddr: ":8080", ProbeAddr: ":8081", XDSAddr: ":15010", CAAddr: ":15012", Namespace: "plexus-system",
+		MetricsAddr: ":8080", ProbeAddr: ":8081", XDSAddr: ":15010", CAAddr: ":15012", Namespace: "plexus-system", DashboardAddr: "127.0.0.1:15080",
 		Injector: injectorConfig{Port: 9443, Service: "plexus-operator-webhook", ProxyImage: "ghcr.io/plexus-mesh/plexus-proxy:" + version.Get().ImageTag()},
 	}
 }
@@ -105,6 +111,8 @@ func (c *config) bindFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&c.BundleAddr, "bundle-address", c.BundleAddr, "address to serve this trust domain's SPIFFE bundle endpoint (https_spiffe, path /bundle) on; empty: off")
 	fs.StringVar(&c.FederationTarget, "federation-gateway-target", "", "IP:port the east-west gateway forwards peers' federation connections to, such as the operator Service's cluster IP and federation port (default: --federation-address when it names an IP; else the gateway does not carry the federation API)")
 	fs.StringSliceVar(&c.AdvertiseGateways, "advertise-gateway", nil, "this cluster's east-west gateway address (IP:port) sent to peers with the exports; repeat for several")
+	fs.StringVar(&c.DashboardAddr, "dashboard-address", c.DashboardAddr, `address to serve the mesh dashboard and the API plexctl reads on (read-only; reach it with kubectl port-forward); "0" turns it off`)
+	fs.StringVar(&c.PrometheusURL, "prometheus-url", c.PrometheusURL, "Prometheus the dashboard reads signals from, such as http://prometheus.monitoring:9090; empty: the control plane scrapes the proxies itself")
 	fs.StringVar(&c.CADir, "ca-dir", c.CADir, "local mode: directory keeping the CA's root, key and join token key (default: .ca in the --local directory)")
 	fs.StringVar(&c.Namespace, "namespace", c.Namespace, "the operator's namespace: it keeps its Secrets there and never injects its pods (in a pod, set it from the downward API)")
 	fs.IntVar(&c.Injector.Port, "webhook-port", c.Injector.Port, "port of the sidecar injection webhook; 0 turns injection off")
@@ -249,7 +257,8 @@ func run(ctx context.Context, restConfig *rest.Config, cfg config) error {
 		}
 	}()
 	fed := &operatorFederation{cfg: cfg, authority: authority, log: slogger.With("component", "federation"), reg: ctrlmetrics.Registry, refresh: rebuild}
-	if err := addXDS(mgr, server, publishers{followMesh{authority: authority, log: slogger.With("component", "ca"), upstream: upstream}, server, fed}, cfg.XDSAddr, fed, refresh, leader); err != nil {
+	dash := &meshDashboard{ads: server, fed: fed}
+	if err := addXDS(mgr, server, publishers{followMesh{authority: authority, log: slogger.With("component", "ca"), upstream: upstream}, server, fed, dash}, cfg.XDSAddr, fed, refresh, leader); err != nil {
 		return err
 	}
 	gwXDS, err := proxyAddress(cfg.Injector.ProxyXDSAddress, cfg.XDSAddr, cfg.Namespace, "--xds-address")
@@ -297,6 +306,11 @@ func run(ctx context.Context, restConfig *rest.Config, cfg config) error {
 		return nil
 	}); err != nil {
 		return err
+	}
+	if cfg.DashboardAddr != "0" {
+		if err := dash.serve(ctx, cfg.DashboardAddr, cfg.PrometheusURL, slogger); err != nil {
+			return err
+		}
 	}
 	log.Info("starting plexus-operator", "version", version.Get().String())
 	return mgr.Start(ctx)

@@ -33,6 +33,7 @@ func TestOperatorServesProbesMetricsAndReconciles(t *testing.T) {
 	cfg.MetricsAddr = fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
 	cfg.XDSAddr = fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
 	cfg.CAAddr = fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
+	cfg.DashboardAddr = fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
 	cfg.LeaderElect, cfg.LeaderElectionNamespace = true, "default"
 	cfg.Injector.Port = testenv.FreePort(t)
 	cfg.Injector.URL = fmt.Sprintf("https://127.0.0.1:%d", cfg.Injector.Port)

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"slices"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -332,5 +333,17 @@ func (m *Manager) States() map[string]PeerState {
 		}
 		out[n] = st
 	}
+	return out
+}
+
+// Peers are the peers federated with, in name order.
+func (m *Manager) Peers() []PeerConfig {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := make([]PeerConfig, 0, len(m.peers))
+	for _, p := range m.peers {
+		out = append(out, p.cfg)
+	}
+	slices.SortFunc(out, func(a, b PeerConfig) int { return strings.Compare(a.Name, b.Name) })
 	return out
 }

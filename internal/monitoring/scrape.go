@@ -10,9 +10,11 @@ import (
 
 // Target is a scrape target found without Kubernetes: a control plane or
 // a proxy, at Address (host:port), with the namespace and pod labels
-// Kubernetes service discovery would give it.
+// Kubernetes service discovery would give it. Cluster, when set, labels
+// it with its own cluster instead of Options.Cluster: one Prometheus for
+// several clusters, as make demo runs.
 type Target struct {
-	Address, Namespace, Pod string
+	Address, Namespace, Pod, Cluster string
 }
 
 // PrometheusSetup is what a Prometheus without the operator needs: the
@@ -62,10 +64,17 @@ func PrometheusConfig(o Options, s PrometheusSetup) ([]byte, error) {
 
 func scrapeConfig(interval monitoringv1.Duration, path string, relabel []monitoringv1.RelabelConfig, targets []Target) map[string]any {
 	job := "plexus"
+	perTarget := false
+	for _, t := range targets {
+		perTarget = perTarget || t.Cluster != ""
+	}
 	var relabels []any
 	for _, r := range relabel {
 		if r.TargetLabel == "job" && r.Replacement != nil {
 			job = *r.Replacement
+		}
+		if perTarget && r.TargetLabel == LabelCluster {
+			continue // each target says its cluster
 		}
 		rc := map[string]any{"action": r.Action, "target_label": r.TargetLabel}
 		if r.Replacement != nil {
@@ -75,10 +84,11 @@ func scrapeConfig(interval monitoringv1.Duration, path string, relabel []monitor
 	}
 	static := make([]any, 0, len(targets))
 	for _, t := range targets {
-		static = append(static, map[string]any{
-			"targets": []string{t.Address},
-			"labels":  map[string]string{"namespace": t.Namespace, "pod": t.Pod},
-		})
+		labels := map[string]string{"namespace": t.Namespace, "pod": t.Pod}
+		if t.Cluster != "" {
+			labels[LabelCluster] = t.Cluster
+		}
+		static = append(static, map[string]any{"targets": []string{t.Address}, "labels": labels})
 	}
 	return map[string]any{
 		"job_name":        job,

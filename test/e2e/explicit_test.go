@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 
+	"github.com/plexus-mesh/plexus/internal/dashboard"
 	"github.com/plexus-mesh/plexus/internal/identity"
 	"github.com/plexus-mesh/plexus/internal/testenv"
 )
@@ -24,6 +26,7 @@ import (
 // in make demo. Nothing needs privileges.
 type hostPlane struct {
 	dir, xds, ca, caDir, root string
+	dashboard                 string
 	net                       string // 127.N.M: this test's addresses
 }
 
@@ -39,8 +42,9 @@ func newHostPlane(t *testing.T, mesh string) *hostPlane {
 		t.Fatal(err)
 	}
 	h.xds, h.ca = fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t)), fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
+	h.dashboard = fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
 	h.start(t, "operator", bin.operator, "--local", conf, "--xds-address", h.xds, "--ca-address", h.ca, "--ca-dir", h.caDir,
-		"--metrics-bind-address", "0")
+		"--metrics-bind-address", "0", "--dashboard-address", h.dashboard)
 	testenv.Eventually(t, "local CA", func() error {
 		_, err := identity.JoinKey(h.caDir)
 		return err
@@ -153,8 +157,37 @@ func TestProxiesWithoutInterception(t *testing.T) {
 	if err != nil || code != http.StatusServiceUnavailable || !strings.Contains(body, "shop/nowhere:80 is not a service port this proxy can reach") {
 		t.Errorf("unknown upstream: %d %q %v", code, body, err)
 	}
+	// The control plane scrapes the proxies itself (no Prometheus): its
+	// topology shows the client calling reviews.
+	for range 20 {
+		_, _, _ = testenv.Get("http://" + h.addr(1) + ":19080/")
+	}
+	testenv.Eventually(t, "the dashboard's topology shows the edge", func() error {
+		var topo dashboard.Topology
+		if err := getJSON("http://"+h.dashboard+"/api/topology", &topo); err != nil {
+			return err
+		}
+		for _, e := range topo.Edges {
+			if e.Source == dashboard.WorkloadID("e2e", "shop", "client") && e.Target == dashboard.ServiceID("e2e", "shop", "reviews") && e.Signals.RPS > 0 {
+				return nil
+			}
+		}
+		return fmt.Errorf("no client → reviews edge with traffic in %+v (source %q %s)", topo.Edges, topo.Source, topo.SourceError)
+	})
 	// Plaintext straight to reviews' proxy is refused (STRICT mTLS).
 	if code, _, err := testenv.Get("http://" + h.addr(2) + ":8080/"); err == nil {
 		t.Errorf("plaintext to reviews' proxy answered %d", code)
 	}
+}
+
+// getJSON decodes the JSON at url into v.
+func getJSON(url string, v any) error {
+	code, body, err := testenv.Get(url)
+	if err != nil {
+		return err
+	}
+	if code != http.StatusOK {
+		return fmt.Errorf("GET %s: %d %s", url, code, body)
+	}
+	return json.Unmarshal([]byte(body), v)
 }

@@ -67,6 +67,7 @@ func startKubeCluster(t *testing.T, lab *netlab.Lab, name string) *kubeCluster {
 	op := exec.CommandContext(ctx, bin.operator, "--kubeconfig", kubeconfig, "--namespace", "plexus-system",
 		"--xds-address", k.xds, "--ca-address", k.ca, "--ca-hosts", "localhost", "--webhook-port", "0",
 		"--metrics-bind-address", "0", "--health-probe-bind-address", fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t)),
+		"--dashboard-address", fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t)),
 		"--federation-address", k.fed, "--bundle-address", k.bundle)
 	op.Stdout, op.Stderr = logFile, logFile
 	if err := op.Start(); err != nil {

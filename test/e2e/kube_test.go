@@ -142,7 +142,8 @@ func TestKubernetesEndToEnd(t *testing.T) {
 	defer logFile.Close()
 	op := exec.CommandContext(ctx, bin.operator, "--kubeconfig", kubeconfig, "--namespace", "plexus-system",
 		"--xds-address", m.xds, "--ca-address", m.ca, "--ca-hosts", "localhost", "--webhook-port", "0",
-		"--metrics-bind-address", "0", "--health-probe-bind-address", fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t)))
+		"--metrics-bind-address", "0", "--health-probe-bind-address", fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t)),
+		"--dashboard-address", fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t)))
 	op.Stdout, op.Stderr = logFile, logFile
 	if err := op.Start(); err != nil {
 		t.Fatal(err)

@@ -99,8 +99,9 @@ func startOperator(t *testing.T, m *meshLab, mesh, td string, args ...string) (c
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = logFile.Close() })
+	// Several operators share a lab's node: no dashboard unless args ask.
 	op := exec.CommandContext(context.Background(), bin.operator, append([]string{"--local", cp.dir, "--xds-address", m.xds, "--ca-address", m.ca,
-		"--ca-dir", caDir}, args...)...)
+		"--ca-dir", caDir, "--dashboard-address", "0"}, args...)...)
 	op.Stdout, op.Stderr = logFile, logFile
 	m.lab.Node.Start(t, op, 0)
 	m.openSockets(t)

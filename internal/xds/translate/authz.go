@@ -24,7 +24,7 @@ type authorization struct {
 func authorizationFor(m *model.Mesh, w *model.Workload) authorization {
 	var deny, allow []*model.AuthorizationPolicy
 	for _, p := range m.AuthorizationPolicies {
-		if !selects(m, p, w) {
+		if !Selects(m, p, w) {
 			continue
 		}
 		if p.Action == model.Deny {
@@ -37,10 +37,10 @@ func authorizationFor(m *model.Mesh, w *model.Workload) authorization {
 	return authorization{deny: rbacRules(deny, rbacv3.RBAC_DENY, td), allow: rbacRules(allow, rbacv3.RBAC_ALLOW, td)}
 }
 
-// selects reports whether p protects w: p is in w's namespace and names a
+// Selects reports whether p protects w: p is in w's namespace and names a
 // Service w is an endpoint of, or has a selector w's labels match, or
 // names neither (the whole namespace).
-func selects(m *model.Mesh, p *model.AuthorizationPolicy, w *model.Workload) bool {
+func Selects(m *model.Mesh, p *model.AuthorizationPolicy, w *model.Workload) bool {
 	if p.Key.Namespace != w.Key.Namespace {
 		return false
 	}
