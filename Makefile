@@ -56,7 +56,8 @@ envtest-assets: ## Build kube-apiserver and etcd for envtest (cached).
 
 .PHONY: test
 test: verify-generated ## Run every test, with the race detector, against a real API server.
-	KUBEBUILDER_ASSETS="$$(hack/envtest-assets.sh)" PLEXUS_SPIRE_BIN="$$(hack/spire.sh || true)" PLEXUS_PROMETHEUS_BIN="$$(hack/prometheus.sh)" go test -race -count=1 ./...
+	KUBEBUILDER_ASSETS="$$(hack/envtest-assets.sh)" PLEXUS_SPIRE_BIN="$$(hack/spire.sh || true)" PLEXUS_PROMETHEUS_BIN="$$(hack/prometheus.sh)" \
+	  PLEXUS_CHROMIUM="$$(hack/chromium.sh | tail -n 1 || true)" go test -race -count=1 ./...
 
 .PHONY: lint
 lint: $(GOLANGCI_LINT) ## Run golangci-lint (pinned) and go vet.
