@@ -88,9 +88,8 @@ func InjectedNamespaces(c, live client.Reader, exclude []string) inject.Namespac
 		}
 		sel, err := metav1.LabelSelectorAsSelector(InjectionSelector(mesh, exclude))
 		if err != nil {
-			// The Mesh controller reports the invalid selector in the
-			// Mesh's status; inject nothing meanwhile.
-			return "the Mesh's injection.namespaceSelector is invalid: " + err.Error(), nil
+			// The Mesh's status reports it too (InvalidSpec).
+			return "", fmt.Errorf("the Mesh's injection.namespaceSelector is invalid: %w", err)
 		}
 		ns := &corev1.Namespace{}
 		err = c.Get(ctx, client.ObjectKey{Name: namespace}, ns)

@@ -22,10 +22,10 @@ func TestInjectionSelector(t *testing.T) {
 		labels map[string]string
 		want   bool
 	}{
-		"default label":               {mesh: &meshv1.Mesh{}, labels: map[string]string{"kubernetes.io/metadata.name": "shop", "mesh.plexus.dev/inject": "enabled"}, want: true},
-		"default, unlabelled":         {mesh: &meshv1.Mesh{}, labels: map[string]string{"kubernetes.io/metadata.name": "shop"}},
-		"default, excluded namespace": {mesh: &meshv1.Mesh{}, labels: map[string]string{"kubernetes.io/metadata.name": "kube-system", "mesh.plexus.dev/inject": "enabled"}},
-		"Mesh's selector":             {mesh: custom, labels: map[string]string{"kubernetes.io/metadata.name": "shop", "team": "shop"}, want: true},
+		"default label":                          {mesh: &meshv1.Mesh{}, labels: map[string]string{"kubernetes.io/metadata.name": "shop", "mesh.plexus.dev/inject": "enabled"}, want: true},
+		"default, unlabelled":                    {mesh: &meshv1.Mesh{}, labels: map[string]string{"kubernetes.io/metadata.name": "shop"}},
+		"default, excluded namespace":            {mesh: &meshv1.Mesh{}, labels: map[string]string{"kubernetes.io/metadata.name": "kube-system", "mesh.plexus.dev/inject": "enabled"}},
+		"Mesh's selector":                        {mesh: custom, labels: map[string]string{"kubernetes.io/metadata.name": "shop", "team": "shop"}, want: true},
 		"Mesh's selector, not the default label": {mesh: custom, labels: map[string]string{"kubernetes.io/metadata.name": "shop", "mesh.plexus.dev/inject": "enabled"}},
 		"Mesh's selector, excluded namespace":    {mesh: custom, labels: map[string]string{"kubernetes.io/metadata.name": "plexus-system", "team": "shop"}},
 	}
