@@ -42,6 +42,13 @@ manifests: ## Generate CRDs (config/crd/bases) and RBAC (config/rbac) from marke
 	go run ./hack/render-monitoring
 	hack/monitoring-crds.sh
 
+# The OLM bundle's version (x.y.z); its images are tagged vx.y.z.
+BUNDLE_VERSION ?= $(shell sed -n 's/^const Release = "\(.*\)"/\1/p' internal/install/release.go)
+
+.PHONY: bundle
+bundle: ## Generate the OLM bundle (bundle/, bundle.Dockerfile) from config/; BUNDLE_VERSION=x.y.z for another version.
+	go run ./hack/bundle -version $(BUNDLE_VERSION)
+
 .PHONY: docs
 docs: ## Generate the reference pages in docs/reference from the code.
 	go run ./hack/gen-docs
