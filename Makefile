@@ -66,7 +66,7 @@ images: ## Build the operator and proxy images (IMAGE_REGISTRY, IMAGE_TAG) with 
 	done
 
 .PHONY: docs
-docs: ## Generate the reference pages in docs/reference from the code.
+docs: ## Generate the reference pages in docs/reference (metrics, alerts, API) from the code and CRDs.
 	go run ./hack/gen-docs
 
 .PHONY: verify-generated
