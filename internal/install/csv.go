@@ -67,7 +67,6 @@ func clusterServiceVersion(in csvInput) (*operatorsv1alpha1.ClusterServiceVersio
 				"repository":     repository,
 				"support":        "Plexus maintainers",
 				"operatorframework.io/suggested-namespace": "plexus-system",
-				"operators.operatorframework.io/builder":   "plexus make bundle",
 			},
 		},
 		Spec: operatorsv1alpha1.ClusterServiceVersionSpec{
