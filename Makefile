@@ -61,7 +61,7 @@ images: ## Build the operator and proxy images (IMAGE_REGISTRY, IMAGE_TAG) with 
 	@if ! "$(CONTAINER_TOOL)" info >/dev/null 2>&1; then \
 	  echo "make images: $(CONTAINER_TOOL) is installed but its engine does not answer ('$(CONTAINER_TOOL) info' fails). Nothing was built." >&2; exit 1; fi
 	for image in plexus-operator plexus-proxy; do \
-	  "$(CONTAINER_TOOL)" build -f cmd/$$image/Dockerfile --build-arg VERSION=$(VERSION) --build-arg COMMIT=$(COMMIT) \
+	  "$(CONTAINER_TOOL)" build --target $$image --build-arg VERSION=$(VERSION) --build-arg COMMIT=$(COMMIT) \
 	    -t $(IMAGE_REGISTRY)/$$image:$(IMAGE_TAG) . ; \
 	done
 

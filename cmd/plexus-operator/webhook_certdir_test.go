@@ -6,7 +6,6 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -18,12 +17,10 @@ import (
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
-	meshv1 "github.com/plexus-mesh/plexus/api/v1alpha1"
 	"github.com/plexus-mesh/plexus/internal/inject"
 	"github.com/plexus-mesh/plexus/internal/testenv"
 	"github.com/plexus-mesh/plexus/internal/webhookcert"
@@ -102,26 +99,8 @@ func TestWebhookWithProvidedCertificate(t *testing.T) {
 		fmt.Sprintf("--xds-address=127.0.0.1:%d", testenv.FreePort(t)), fmt.Sprintf("--ca-address=127.0.0.1:%d", testenv.FreePort(t)),
 		fmt.Sprintf("--webhook-port=%d", webhookPort), "--webhook-cert-dir="+certDir)
 
-	mesh := &meshv1.Mesh{ObjectMeta: metav1.ObjectMeta{Name: "default"}, Spec: meshv1.MeshSpec{ClusterName: "east", TrustDomain: "east.example"}}
-	if err := env.Client.Create(ctx, mesh); err != nil {
-		t.Fatal(err)
-	}
-	testenv.Eventually(t, "Mesh Ready", func() error {
-		if err := env.Client.Get(ctx, client.ObjectKeyFromObject(mesh), mesh); err != nil {
-			return err
-		}
-		if !meta.IsStatusConditionTrue(mesh.Status.Conditions, meshv1.ConditionReady) {
-			return fmt.Errorf("conditions: %+v", mesh.Status.Conditions)
-		}
-		return nil
-	})
-	testenv.Eventually(t, "readiness", func() error {
-		code, body, err := testenv.Get("http://" + probeAddr + "/readyz")
-		if err == nil && code != http.StatusOK {
-			err = fmt.Errorf("/readyz answered %d: %s", code, body)
-		}
-		return err
-	})
+	createReadyMesh(ctx, t, env.Client)
+	waitReadyz(t, probeAddr)
 
 	webhookAddr := fmt.Sprintf("127.0.0.1:%d", webhookPort)
 	roots := x509.NewCertPool()
