@@ -42,8 +42,31 @@ manifests: ## Generate CRDs (config/crd/bases) and RBAC (config/rbac) from marke
 	go run ./hack/render-monitoring
 	hack/monitoring-crds.sh
 
+# The OLM bundle's version (x.y.z); its images are tagged vx.y.z.
+BUNDLE_VERSION ?= $(shell sed -n 's/^const Release = "\(.*\)"/\1/p' internal/install/release.go)
+
+.PHONY: bundle
+bundle: ## Generate the OLM bundle (bundle/, bundle.Dockerfile) from config/; BUNDLE_VERSION=x.y.z for another version.
+	go run ./hack/bundle -version $(BUNDLE_VERSION)
+
+IMAGE_REGISTRY ?= ghcr.io/plexus-mesh
+IMAGE_TAG ?= $(VERSION)
+# docker, or podman where docker is not installed; set it to choose.
+CONTAINER_TOOL ?= $(or $(shell command -v docker 2>/dev/null),$(shell command -v podman 2>/dev/null))
+
+.PHONY: images
+images: ## Build the operator and proxy images (IMAGE_REGISTRY, IMAGE_TAG) with docker or podman; fails, saying so, without a container engine.
+	@if [[ -z "$(CONTAINER_TOOL)" ]]; then \
+	  echo "make images: no container engine: install docker or podman (or set CONTAINER_TOOL). Nothing was built." >&2; exit 1; fi
+	@if ! "$(CONTAINER_TOOL)" info >/dev/null 2>&1; then \
+	  echo "make images: $(CONTAINER_TOOL) is installed but its engine does not answer ('$(CONTAINER_TOOL) info' fails). Nothing was built." >&2; exit 1; fi
+	for image in plexus-operator plexus-proxy; do \
+	  "$(CONTAINER_TOOL)" build --target $$image --build-arg VERSION=$(VERSION) --build-arg COMMIT=$(COMMIT) \
+	    -t $(IMAGE_REGISTRY)/$$image:$(IMAGE_TAG) . ; \
+	done
+
 .PHONY: docs
-docs: ## Generate the reference pages in docs/reference from the code.
+docs: ## Generate the reference pages in docs/reference (metrics, alerts, API) from the code and CRDs.
 	go run ./hack/gen-docs
 
 .PHONY: verify-generated

@@ -6,7 +6,6 @@ import (
 	"time"
 
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
-	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	admissionv1ac "k8s.io/client-go/applyconfigurations/admissionregistration/v1"
 	metav1ac "k8s.io/client-go/applyconfigurations/meta/v1"
@@ -86,18 +85,10 @@ func (r *InjectorReconciler) Reconcile(ctx context.Context, _ ctrl.Request) (ctr
 // namespaceSelector is the Mesh's selector, narrowed to leave out the
 // excluded namespaces whatever their labels say.
 func (r *InjectorReconciler) namespaceSelector(mesh *meshv1.Mesh) *metav1ac.LabelSelectorApplyConfiguration {
-	sel := metav1ac.LabelSelector()
-	if inj := mesh.Spec.Injection; inj != nil && inj.NamespaceSelector != nil {
-		sel.WithMatchLabels(inj.NamespaceSelector.MatchLabels)
-		for _, e := range inj.NamespaceSelector.MatchExpressions {
-			sel.WithMatchExpressions(metav1ac.LabelSelectorRequirement().WithKey(e.Key).WithOperator(e.Operator).WithValues(e.Values...))
-		}
-	} else {
-		sel.WithMatchLabels(map[string]string{inject.AnnotationInject: "enabled"})
-	}
-	if len(r.ExcludeNamespaces) > 0 {
-		sel.WithMatchExpressions(metav1ac.LabelSelectorRequirement().
-			WithKey(corev1.LabelMetadataName).WithOperator(metav1.LabelSelectorOpNotIn).WithValues(r.ExcludeNamespaces...))
+	want := InjectionSelector(mesh, r.ExcludeNamespaces)
+	sel := metav1ac.LabelSelector().WithMatchLabels(want.MatchLabels)
+	for _, e := range want.MatchExpressions {
+		sel.WithMatchExpressions(metav1ac.LabelSelectorRequirement().WithKey(e.Key).WithOperator(e.Operator).WithValues(e.Values...))
 	}
 	return sel
 }

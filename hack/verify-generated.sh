@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Regenerates code and manifests and fails if that changed anything, so CI
-# catches a type or marker change committed without "make generate manifests".
+# catches a type or marker change committed without "make generate manifests
+# bundle docs".
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-generated=(api/v1alpha1/zz_generated.deepcopy.go config/crd/bases config/rbac config/prometheus config/grafana test/crds docs/reference internal/identity/capb internal/federation/fedpb)
+generated=(api/v1alpha1/zz_generated.deepcopy.go config/crd/bases config/rbac config/prometheus config/grafana test/crds bundle bundle.Dockerfile docs/reference internal/identity/capb internal/federation/fedpb)
 before="$(mktemp -d)"
 trap 'rm -rf "$before"' EXIT
 for p in "${generated[@]}"; do
@@ -12,7 +13,7 @@ for p in "${generated[@]}"; do
   [[ -e "$p" ]] && cp -r "$p" "$before/$p"
 done
 
-PLEXUS_PROTOC_OPTIONAL=1 make --no-print-directory generate manifests docs >/dev/null
+PLEXUS_PROTOC_OPTIONAL=1 make --no-print-directory generate manifests bundle docs >/dev/null
 
 stale=0
 for p in "${generated[@]}"; do
@@ -27,7 +28,7 @@ for mod in . hack/tools/k8s hack/tools/etcd hack/tools/lint hack/tools/proto hac
   fi
 done
 if (( stale )); then
-  echo "verify-generated: generated files or go.mod/go.sum were stale (see above). Regenerate with 'make generate manifests docs' and 'go mod tidy', then commit." >&2
+  echo "verify-generated: generated files or go.mod/go.sum were stale (see above). Regenerate with 'make generate manifests bundle docs' and 'go mod tidy', then commit." >&2
   exit 1
 fi
 echo "verify-generated: generated files are up to date"

@@ -56,7 +56,7 @@ func TestSamplesAreValid(t *testing.T) {
 			applied++
 		}
 	}
-	if applied < 4 {
-		t.Fatalf("applied %d samples, want one of each kind at least", applied)
+	if applied < 5 {
+		t.Fatalf("applied %d samples, want one of each kind and an HTTPRoute at least", applied)
 	}
 }

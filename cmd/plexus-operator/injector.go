@@ -29,6 +29,11 @@ type injectorConfig struct {
 	// URL replaces Service for an operator running outside the cluster,
 	// for example https://127.0.0.1:9443.
 	URL string
+	// CertDir, when set, holds the webhook's serving certificate (tls.crt,
+	// tls.key), provided and renewed by someone else, such as OLM, who then
+	// owns the MutatingWebhookConfiguration too: the operator neither makes
+	// a certificate nor manages the configuration (ADR 0008).
+	CertDir string
 	// ProxyImage is injected unless the Mesh names another.
 	ProxyImage string
 	// ProxyXDSAddress is where injected proxies reach the control plane.
@@ -71,8 +76,14 @@ func (c injectorConfig) hosts(namespace string) (webhookcert.Hosts, error) {
 }
 
 // webhookServer is the manager's webhook server; its certificate comes
-// from keeper, which setupInjector creates.
-func webhookServer(port int, keeper **webhookcert.Keeper) webhook.Server {
+// from keeper, which setupInjector creates, or from the files in certDir
+// (reloaded when they change).
+func webhookServer(port int, certDir string, keeper **webhookcert.Keeper) webhook.Server {
+	if certDir != "" {
+		return webhook.NewServer(webhook.Options{Port: port, CertDir: certDir, TLSOpts: []func(*tls.Config){func(c *tls.Config) {
+			c.MinVersion = tls.VersionTLS12
+		}}})
+	}
 	return webhook.NewServer(webhook.Options{Port: port, TLSOpts: []func(*tls.Config){func(c *tls.Config) {
 		c.MinVersion = tls.VersionTLS12
 		c.GetCertificate = func(h *tls.ClientHelloInfo) (*tls.Certificate, error) { return (*keeper).GetCertificate(h) }
@@ -82,13 +93,10 @@ func webhookServer(port int, keeper **webhookcert.Keeper) webhook.Server {
 // +kubebuilder:rbac:groups="",namespace=plexus-system,resources=secrets,verbs=get;create;update
 
 // setupInjector adds the certificate keeper, the injection webhook and
-// the reconciler of its MutatingWebhookConfiguration.
+// the reconciler of its MutatingWebhookConfiguration; with a certificate
+// directory, only the webhook.
 func setupInjector(mgr ctrl.Manager, cfg config, keeper **webhookcert.Keeper, authority *identity.Authority) error {
 	ic := cfg.Injector
-	hosts, err := ic.hosts(cfg.Namespace)
-	if err != nil {
-		return err
-	}
 	xdsAddr, err := proxyAddress(ic.ProxyXDSAddress, cfg.XDSAddr, cfg.Namespace, "--xds-address")
 	if err != nil {
 		return err
@@ -107,6 +115,23 @@ func setupInjector(mgr ctrl.Manager, cfg config, keeper **webhookcert.Keeper, au
 	if err := (&controllers.CARootReconciler{Client: mgr.GetClient(), Roots: roots, ExcludeNamespaces: excluded}).SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("setting up the CA root publisher: %w", err)
 	}
+	handler := &inject.Handler{
+		Config:  controllers.InjectionConfig(mgr.GetClient(), ic.ProxyImage, xdsAddr, caAddr),
+		Decoder: admission.NewDecoder(mgr.GetScheme()),
+		Log:     ctrl.Log.WithName("injector"),
+	}
+	if ic.CertDir != "" {
+		// The provided configuration cannot select namespaces: choose here.
+		handler.Namespaces = controllers.InjectedNamespaces(mgr.GetClient(), mgr.GetAPIReader(), excluded)
+	}
+	mgr.GetWebhookServer().Register(inject.Path, &webhook.Admission{Handler: handler})
+	if ic.CertDir != "" {
+		return nil
+	}
+	hosts, err := ic.hosts(cfg.Namespace)
+	if err != nil {
+		return err
+	}
 	r := &controllers.InjectorReconciler{
 		Client: mgr.GetClient(), Name: webhookConfigName, URL: ic.URL,
 		Service:           &admissionregistrationv1.ServiceReference{Namespace: cfg.Namespace, Name: ic.Service, Port: ptr.To[int32](443)},
@@ -122,11 +147,6 @@ func setupInjector(mgr ctrl.Manager, cfg config, keeper **webhookcert.Keeper, au
 	if err := mgr.Add(*keeper); err != nil {
 		return err
 	}
-	mgr.GetWebhookServer().Register(inject.Path, &webhook.Admission{Handler: &inject.Handler{
-		Config:  controllers.InjectionConfig(mgr.GetClient(), ic.ProxyImage, xdsAddr, caAddr),
-		Decoder: admission.NewDecoder(mgr.GetScheme()),
-		Log:     ctrl.Log.WithName("injector"),
-	}})
 	if err := r.SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("setting up the injector controller: %w", err)
 	}

@@ -117,6 +117,7 @@ func (c *config) bindFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&c.Namespace, "namespace", c.Namespace, "the operator's namespace: it keeps its Secrets there and never injects its pods (in a pod, set it from the downward API)")
 	fs.IntVar(&c.Injector.Port, "webhook-port", c.Injector.Port, "port of the sidecar injection webhook; 0 turns injection off")
 	fs.StringVar(&c.Injector.Service, "webhook-service", c.Injector.Service, "Service in the operator's namespace that the API server calls the webhook through (port 443)")
+	fs.StringVar(&c.Injector.CertDir, "webhook-cert-dir", c.Injector.CertDir, "serve the webhook with tls.crt and tls.key from this directory, reloaded when they change, and leave the MutatingWebhookConfiguration to whoever provides them (OLM mounts them at /tmp/k8s-webhook-server/serving-certs); default: the operator makes its own certificate and configuration")
 	fs.StringVar(&c.Injector.URL, "webhook-url", c.Injector.URL, "call the webhook at this https URL instead of through --webhook-service (an operator outside the cluster)")
 	fs.StringVar(&c.Injector.ProxyImage, "proxy-image", c.Injector.ProxyImage, "sidecar image injected unless the Mesh sets injection.proxyImage")
 	fs.StringVar(&c.Injector.ProxyCAAddress, "proxy-ca-address", c.Injector.ProxyCAAddress, "certificate service address injected proxies dial (default plexus-operator.<namespace>.svc:<CA port>)")
@@ -148,7 +149,7 @@ func (c *config) serviceHosts(service string) []string {
 
 // The Secret identity.builtin.rootCASecretRef names may be in any namespace.
 // +kubebuilder:rbac:groups="",resources=secrets,verbs=get
-// +kubebuilder:rbac:groups=coordination.k8s.io,resources=leases,verbs=get;list;watch;create;update;patch;delete
+// +kubebuilder:rbac:groups=coordination.k8s.io,namespace=plexus-system,resources=leases,verbs=get;list;watch;create;update;patch;delete
 // +kubebuilder:rbac:groups="",resources=events,verbs=create;patch
 // +kubebuilder:rbac:groups=authentication.k8s.io,resources=tokenreviews,verbs=create
 // +kubebuilder:rbac:groups=authorization.k8s.io,resources=subjectaccessreviews,verbs=create
@@ -196,7 +197,7 @@ func run(ctx context.Context, restConfig *rest.Config, cfg config) error {
 	}
 	maps.Copy(byObject, controllers.MonitoringCache(mapper))
 	mgr, err := ctrl.NewManager(restConfig, ctrl.Options{
-		WebhookServer:           webhookServer(webhookPort, &keeper),
+		WebhookServer:           webhookServer(webhookPort, cfg.Injector.CertDir, &keeper),
 		Cache:                   cache.Options{ByObject: byObject},
 		Scheme:                  scheme,
 		Metrics:                 metrics,

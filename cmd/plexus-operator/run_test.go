@@ -11,11 +11,9 @@ import (
 
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
-	meshv1 "github.com/plexus-mesh/plexus/api/v1alpha1"
 	"github.com/plexus-mesh/plexus/internal/testenv"
 )
 
@@ -45,30 +43,12 @@ func TestOperatorServesProbesMetricsAndReconciles(t *testing.T) {
 	go func() { done <- run(ctx, env.Config, cfg) }()
 	t.Cleanup(cancel)
 
-	testenv.Eventually(t, "readiness", func() error {
-		code, body, err := testenv.Get("http://" + cfg.ProbeAddr + "/readyz")
-		if err == nil && code != http.StatusOK {
-			err = fmt.Errorf("/readyz answered %d: %s", code, body)
-		}
-		return err
-	})
+	waitReadyz(t, cfg.ProbeAddr)
 	if code, body, err := testenv.Get("http://" + cfg.ProbeAddr + "/healthz"); err != nil || code != http.StatusOK {
 		t.Fatalf("/healthz: %d %s %v", code, body, err)
 	}
 
-	mesh := &meshv1.Mesh{ObjectMeta: metav1.ObjectMeta{Name: "default"}, Spec: meshv1.MeshSpec{ClusterName: "east", TrustDomain: "east.example"}}
-	if err := env.Client.Create(ctx, mesh); err != nil {
-		t.Fatal(err)
-	}
-	testenv.Eventually(t, "Mesh Ready", func() error {
-		if err := env.Client.Get(ctx, client.ObjectKeyFromObject(mesh), mesh); err != nil {
-			return err
-		}
-		if !meta.IsStatusConditionTrue(mesh.Status.Conditions, meshv1.ConditionReady) {
-			return fmt.Errorf("conditions: %+v", mesh.Status.Conditions)
-		}
-		return nil
-	})
+	createReadyMesh(ctx, t, env.Client)
 	testenv.Eventually(t, "reconcile metrics", func() error {
 		_, body, err := testenv.Get("http://" + cfg.MetricsAddr + "/metrics")
 		if err == nil && !strings.Contains(body, `controller_runtime_reconcile_total{controller="mesh",result="success"}`) {

@@ -1,6 +1,7 @@
 // Command gen-docs writes the reference pages generated from code:
-// docs/reference/metrics.md (internal/telemetry) and
-// docs/reference/alerts.md (internal/monitoring). "make docs" runs it.
+// docs/reference/metrics.md (internal/telemetry),
+// docs/reference/alerts.md (internal/monitoring) and docs/reference/api.md
+// (the CRDs, generated from api/v1alpha1). "make docs" runs it.
 package main
 
 import (
@@ -13,7 +14,13 @@ import (
 )
 
 func main() {
+	api, err := apiReference("config/crd/bases")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "gen-docs:", err)
+		os.Exit(1)
+	}
 	pages := map[string]string{
+		"docs/reference/api.md":     api,
 		"docs/reference/metrics.md": telemetry.Reference(),
 		"docs/reference/alerts.md":  monitoring.Reference(),
 	}

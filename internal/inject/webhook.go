@@ -18,11 +18,18 @@ const Path = "/inject-pod"
 // is false when there is no mesh.
 type ConfigSource func(ctx context.Context) (c Config, ok bool, err error)
 
+// NamespaceFilter says why the pods of a namespace are not injected; ""
+// means they are.
+type NamespaceFilter func(ctx context.Context, namespace string) (reason string, err error)
+
 // Handler injects pods as the API server admits them.
 type Handler struct {
-	Config  ConfigSource
-	Decoder admission.Decoder
-	Log     logr.Logger
+	Config ConfigSource
+	// Namespaces, when set, is asked about every pod's namespace; nil
+	// leaves the choice to the webhook configuration's namespaceSelector.
+	Namespaces NamespaceFilter
+	Decoder    admission.Decoder
+	Log        logr.Logger
 }
 
 var _ admission.Handler = (*Handler)(nil)
@@ -38,6 +45,15 @@ func (h *Handler) Handle(ctx context.Context, req admission.Request) admission.R
 	}
 	if reason := Skip(pod); reason != "" {
 		return admission.Allowed("not injected: " + reason)
+	}
+	if h.Namespaces != nil {
+		reason, err := h.Namespaces(ctx, req.Namespace)
+		if err != nil {
+			return admission.Errored(http.StatusInternalServerError, err)
+		}
+		if reason != "" {
+			return admission.Allowed("not injected: " + reason)
+		}
 	}
 	cfg, ok, err := h.Config(ctx)
 	if err != nil {
