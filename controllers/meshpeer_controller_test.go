@@ -113,7 +113,7 @@ func TestMeshPeerStatusFollowsFederation(t *testing.T) {
 		&meshv1.Mesh{ObjectMeta: metav1.ObjectMeta{Name: "federated"}, Spec: meshv1.MeshSpec{ClusterName: "east", TrustDomain: "east.example"}},
 		&meshv1.MeshPeer{ObjectMeta: metav1.ObjectMeta{Name: "west"}, Spec: meshv1.MeshPeerSpec{
 			ClusterName: "west", TrustDomain: "west.example", FederationEndpoint: meshv1.HostPort(ln.Addr().String()),
-			GatewayAddresses: []meshv1.HostPort{"192.0.2.10:15443"},
+			GatewayAddresses: []meshv1.IPPort{"192.0.2.10:15443"},
 			TrustBundle:      meshv1.PeerTrustBundle{SecretRef: meshv1.BundleSecretReference{SecretReference: meshv1.SecretReference{Namespace: monitoringNamespace, Name: "west-bundle"}}},
 		}},
 	)

@@ -40,13 +40,15 @@ type MeshPeerSpec struct {
 	OperatorSPIFFEID SPIFFEID `json:"operatorSPIFFEID,omitempty"`
 
 	// GatewayAddresses are the peer's east-west gateway addresses
-	// ("host:port") that sidecars here send cross-cluster traffic to.
+	// ("ip:port", such as its gateway Service's load balancer address) that
+	// sidecars here send cross-cluster traffic to. Sidecars dial them
+	// without DNS, so they are IP addresses.
 	//
 	// +listType=set
 	// +kubebuilder:validation:MinItems=1
 	// +kubebuilder:validation:MaxItems=8
 	// +required
-	GatewayAddresses []HostPort `json:"gatewayAddresses"`
+	GatewayAddresses []IPPort `json:"gatewayAddresses"`
 
 	// TrustBundle says how to obtain and refresh the peer's trust bundle.
 	//

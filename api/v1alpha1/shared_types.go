@@ -36,6 +36,14 @@ type SPIFFEID string
 // +kubebuilder:validation:XValidation:rule="self.matches(r'^(\\[[0-9A-Fa-f:.]+\\]|[A-Za-z0-9]([-A-Za-z0-9.]*[A-Za-z0-9])?):([1-9][0-9]{0,3}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5])$')",message="must be host:port, with a DNS name, an IPv4 address or a bracketed IPv6 address, and a port from 1 to 65535 (for example west-gw.example.com:15443)"
 type HostPort string
 
+// IPPort is "ip:port": an IPv4 address, or an IPv6 address in brackets,
+// and a port from 1 to 65535. Proxies dial it as it is: no DNS.
+//
+// +kubebuilder:validation:MinLength=3
+// +kubebuilder:validation:MaxLength=47
+// +kubebuilder:validation:XValidation:rule="self.matches(r'^(\\[[0-9A-Fa-f:.]+\\]|(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])(\\.(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])){3}):([1-9][0-9]{0,3}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5])$')",message="must be ip:port, with an IPv4 address or a bracketed IPv6 address and a port from 1 to 65535 (for example 203.0.113.10:15443): proxies dial it without DNS"
+type IPPort string
+
 // LoadBalancerType selects how a proxy picks an endpoint for each request or
 // connection.
 //

@@ -136,7 +136,7 @@ spec:
   clusterName: west
   trustDomain: west.example
   federationEndpoint: "[2001:db8::1]:15443"
-  gatewayAddresses: ["west-gw.example.com:15443", "198.51.100.7:443"]
+  gatewayAddresses: ["[2001:db8::7]:15443", "198.51.100.7:443"]
   trustBundle:
     secretRef: {namespace: plexus-system, name: west-bundle, key: ca.pem}
     endpointURL: https://west-gw.example.com:15443/bundle
@@ -320,6 +320,14 @@ func TestInvalidObjectsAreRefused(t *testing.T) {
 		"peer federation endpoint port out of range": {
 			manifest: strings.Replace(validPeer, "west-gw.example.com:15443", "west-gw.example.com:99999", 1),
 			want:     "must be host:port",
+		},
+		"peer gateway by DNS name": {
+			manifest: strings.Replace(validPeer, `["203.0.113.10:15443"]`, `["west-gw.example.com:15443"]`, 1),
+			want:     "must be ip:port",
+		},
+		"peer gateway port out of range": {
+			manifest: strings.Replace(validPeer, `["203.0.113.10:15443"]`, `["203.0.113.10:65536"]`, 1),
+			want:     "must be ip:port",
 		},
 		"peer without gateways": {
 			manifest: strings.Replace(validPeer, `["203.0.113.10:15443"]`, "[]", 1),

@@ -555,7 +555,7 @@ func (in *MeshPeerSpec) DeepCopyInto(out *MeshPeerSpec) {
 	*out = *in
 	if in.GatewayAddresses != nil {
 		in, out := &in.GatewayAddresses, &out.GatewayAddresses
-		*out = make([]HostPort, len(*in))
+		*out = make([]IPPort, len(*in))
 		copy(*out, *in)
 	}
 	out.TrustBundle = in.TrustBundle

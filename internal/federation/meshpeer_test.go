@@ -16,7 +16,7 @@ import (
 func meshPeer(name, cluster, td string) *meshv1.MeshPeer {
 	return &meshv1.MeshPeer{ObjectMeta: metav1.ObjectMeta{Name: name}, Spec: meshv1.MeshPeerSpec{
 		ClusterName: meshv1.ClusterName(cluster), TrustDomain: meshv1.TrustDomain(td),
-		FederationEndpoint: "192.0.2.10:15443", GatewayAddresses: []meshv1.HostPort{"192.0.2.10:15443"},
+		FederationEndpoint: "192.0.2.10:15443", GatewayAddresses: []meshv1.IPPort{"192.0.2.10:15443"},
 		TrustBundle: meshv1.PeerTrustBundle{SecretRef: meshv1.BundleSecretReference{SecretReference: meshv1.SecretReference{Namespace: "plexus-system", Name: name}}},
 	}}
 }

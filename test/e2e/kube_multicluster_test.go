@@ -131,7 +131,7 @@ func (k *kubeCluster) peer(t *testing.T, other *kubeCluster, gateway string, bun
 	}
 	mp := &meshv1.MeshPeer{ObjectMeta: metav1.ObjectMeta{Name: other.name}, Spec: meshv1.MeshPeerSpec{
 		ClusterName: meshv1.ClusterName(other.name), TrustDomain: meshv1.TrustDomain(other.td),
-		FederationEndpoint: meshv1.HostPort(other.fed), GatewayAddresses: []meshv1.HostPort{meshv1.HostPort(gateway + ":15443")},
+		FederationEndpoint: meshv1.HostPort(other.fed), GatewayAddresses: []meshv1.IPPort{meshv1.IPPort(gateway + ":15443")},
 		ImportStaleness: "30s",
 		TrustBundle: meshv1.PeerTrustBundle{
 			SecretRef:        meshv1.BundleSecretReference{SecretReference: meshv1.SecretReference{Namespace: "plexus-system", Name: other.name + "-bundle"}},
