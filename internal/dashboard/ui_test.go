@@ -1,7 +1,6 @@
 package dashboard
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -9,21 +8,17 @@ import (
 	"math"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/chromedp/cdproto/log"
-	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
 
 	"github.com/plexus-mesh/plexus/internal/dashboard/ui"
+	"github.com/plexus-mesh/plexus/internal/testenv/browser"
 )
 
 // The browser test drives the embedded UI in Debian's Chromium against a
@@ -44,6 +39,9 @@ const (
 	uiRed   = "rgb(220, 38, 38)"
 	uiGreen = "rgb(22, 163, 74)"
 )
+
+// uiWait is how long the page may take to show what the fixture serves.
+const uiWait = 10 * time.Second
 
 var uiStart = time.Date(2030, 5, 6, 7, 8, 0, 0, time.UTC)
 
@@ -265,111 +263,6 @@ func (f *uiFixture) setEdgeHealth(source, target, health string, errRate float64
 	f.changed = make(chan struct{})
 }
 
-// uiChromium finds the browser: $PLEXUS_CHROMIUM, or what
-// hack/chromium.sh finds or installs. It skips the test when there is none
-// and PLEXUS_CHROMIUM is unset.
-func uiChromium(t *testing.T) string {
-	t.Helper()
-	if p := os.Getenv("PLEXUS_CHROMIUM"); p != "" {
-		return p
-	}
-	var stderr bytes.Buffer
-	// Installing the package, the first time, takes a minute or two.
-	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, "bash", filepath.Join("..", "..", "hack", "chromium.sh"))
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		t.Skipf("no Chromium for the browser test (install Debian's chromium, run hack/chromium.sh as root, or set PLEXUS_CHROMIUM): %v\n%s", err, stderr.String())
-	}
-	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
-	return lines[len(lines)-1]
-}
-
-func uiArtifacts(t *testing.T) string {
-	t.Helper()
-	if dir := os.Getenv("PLEXUS_ARTIFACTS"); dir != "" {
-		if err := os.MkdirAll(dir, 0o755); err != nil {
-			t.Fatal(err)
-		}
-		return dir
-	}
-	return t.TempDir()
-}
-
-// uiConsole collects the page's console errors and uncaught exceptions.
-type uiConsole struct {
-	mu   sync.Mutex
-	msgs []string
-}
-
-func (c *uiConsole) listen(ev any) {
-	var msg string
-	switch ev := ev.(type) {
-	case *runtime.EventExceptionThrown:
-		msg = "exception: " + ev.ExceptionDetails.Text
-		if ev.ExceptionDetails.Exception != nil {
-			msg += " " + ev.ExceptionDetails.Exception.Description
-		}
-	case *runtime.EventConsoleAPICalled:
-		if ev.Type != runtime.ConsoleAPICalledTypeError && ev.Type != runtime.ConsoleAPICalledTypeAssert {
-			return
-		}
-		var parts []string
-		for _, a := range ev.Args {
-			parts = append(parts, string(a.Value)+a.Description)
-		}
-		msg = "console." + string(ev.Type) + ": " + strings.Join(parts, " ")
-	case *log.EventEntryAdded:
-		if ev.Entry.Level != log.EntryLevelError {
-			return
-		}
-		msg = fmt.Sprintf("log (%s): %s %s", ev.Entry.Source, ev.Entry.Text, ev.Entry.URL)
-	default:
-		return
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.msgs = append(c.msgs, msg)
-}
-
-func (c *uiConsole) take() []string {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	m := c.msgs
-	c.msgs = nil
-	return m
-}
-
-// uiRun runs an action and fails the test with what it was doing.
-func uiRun[T any](t *testing.T, ctx context.Context, what string, a chromedp.Action[T]) T {
-	t.Helper()
-	v, err := chromedp.Run(ctx, a)
-	if err != nil {
-		t.Fatalf("%s: %v", what, err)
-	}
-	return v
-}
-
-func uiPoll(t *testing.T, ctx context.Context, what, expr string) {
-	t.Helper()
-	if _, err := chromedp.Run(ctx, chromedp.Poll[chromedp.Void](expr, chromedp.WithPollingTimeout(10*time.Second))); err != nil {
-		page, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`location.href + '\n' + document.body.innerText.slice(0, 3000)`))
-		t.Fatalf("waiting until %s: %v\nthe page shows: %s", what, err, page)
-	}
-}
-
-func uiScreenshot(t *testing.T, ctx context.Context, dir, name string) {
-	t.Helper()
-	png := uiRun(t, ctx, "screenshot "+name, chromedp.FullScreenshot(100))
-	path := filepath.Join(dir, name)
-	if err := os.WriteFile(path, png, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("screenshot: %s", path)
-}
-
 type uiElem struct {
 	ID     string `json:"id,omitempty"`
 	Source string `json:"source,omitempty"`
@@ -410,8 +303,7 @@ func TestUIBrowser(t *testing.T) {
 	if testing.Short() {
 		t.Skip("browser test: not in -short mode")
 	}
-	bin := uiChromium(t)
-	artifacts := uiArtifacts(t)
+	artifacts := browser.Artifacts(t)
 
 	fx := newUIFixture()
 	srv := httptest.NewServer(fx.handler())
@@ -420,31 +312,15 @@ func TestUIBrowser(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	t.Cleanup(cancel)
-	allocCtx, cancelAlloc := chromedp.NewExecAllocator(ctx, append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(bin),
-		chromedp.NoSandbox, // tests run as root
-		chromedp.Flag("disable-gpu", true),
-		chromedp.WindowSize(1280, 800),
-	)...)
-	t.Cleanup(cancelAlloc)
-	console := &uiConsole{}
-	browser, cancelBrowser := chromedp.NewContext(allocCtx, chromedp.WithListener(console.listen))
-	t.Cleanup(cancelBrowser)
-	if _, err := chromedp.Run(browser, chromedp.Navigate(srv.URL+"/")); err != nil {
-		t.Fatalf("starting Chromium (%s): %v", bin, err)
-	}
-	t.Cleanup(func() {
-		for _, m := range console.take() {
-			t.Errorf("browser console: %s", m)
-		}
-	})
+	tab, console := browser.Start(t, ctx)
+	browser.Run(t, tab, "opening the dashboard", chromedp.Navigate(srv.URL+"/"))
 
 	want := fx.topo
 	stamp := func(tm time.Time) string { return tm.Format(time.RFC3339Nano) }
-	uiPoll(t, browser, "the topology is drawn", fmt.Sprintf(`document.body.dataset.updated === %q`, stamp(want.Time)))
+	browser.Poll(t, tab, "the topology is drawn", fmt.Sprintf(`document.body.dataset.updated === %q`, stamp(want.Time)), uiWait)
 
 	// Every node and edge, with its health and label.
-	nodes := uiRun(t, browser, "reading nodes", chromedp.Evaluate[[]uiElem](uiNodesJS))
+	nodes := browser.Run(t, tab, "reading nodes", chromedp.Evaluate[[]uiElem](uiNodesJS))
 	var wantNodes []uiElem
 	for _, n := range want.Nodes {
 		wantNodes = append(wantNodes, uiElem{ID: n.ID, Health: n.Health})
@@ -453,7 +329,7 @@ func TestUIBrowser(t *testing.T) {
 	if diff := cmp.Diff(wantNodes, nodes, cmpopts.SortSlices(less)); diff != "" {
 		t.Errorf("nodes (-want +got):\n%s", diff)
 	}
-	edges := uiRun(t, browser, "reading edges", chromedp.Evaluate[[]uiElem](uiEdgesJS))
+	edges := browser.Run(t, tab, "reading edges", chromedp.Evaluate[[]uiElem](uiEdgesJS))
 	wantEdges := []uiElem{
 		{Source: uiLoadgen, Target: uiFrontend, Health: HealthOK, Text: "12.3 rps · 0.2% · p99 45ms"},
 		{Source: uiFrontend, Target: uiReviews, Health: HealthOK, Text: "8.1 rps · 0.0% · p99 23ms"},
@@ -462,47 +338,47 @@ func TestUIBrowser(t *testing.T) {
 	if diff := cmp.Diff(wantEdges, edges, cmpopts.SortSlices(less)); diff != "" {
 		t.Errorf("edges (-want +got):\n%s", diff)
 	}
-	clusters := uiRun(t, browser, "reading clusters", chromedp.Evaluate[[]string](`[...document.querySelectorAll('g.cluster')].map(c => c.dataset.cluster)`))
+	clusters := browser.Run(t, tab, "reading clusters", chromedp.Evaluate[[]string](`[...document.querySelectorAll('g.cluster')].map(c => c.dataset.cluster)`))
 	if diff := cmp.Diff([]string{"east", "west"}, clusters); diff != "" {
 		t.Errorf("clusters (-want +got):\n%s", diff)
 	}
-	if got := uiRun(t, browser, "reading the error edge's colour", chromedp.Evaluate[string](uiStroke(uiFrontend, uiRatings))); got != uiRed {
+	if got := browser.Run(t, tab, "reading the error edge's colour", chromedp.Evaluate[string](uiStroke(uiFrontend, uiRatings))); got != uiRed {
 		t.Errorf("frontend → ratings (error) is drawn in %s, want red %s", got, uiRed)
 	}
-	if got := uiRun(t, browser, "reading an ok edge's colour", chromedp.Evaluate[string](uiStroke(uiFrontend, uiReviews))); got != uiGreen {
+	if got := browser.Run(t, tab, "reading an ok edge's colour", chromedp.Evaluate[string](uiStroke(uiFrontend, uiReviews))); got != uiGreen {
 		t.Errorf("frontend → reviews (ok) is drawn in %s, want green %s", got, uiGreen)
 	}
-	header := uiRun(t, browser, "reading the header", chromedp.Evaluate[[]string](
+	header := browser.Run(t, tab, "reading the header", chromedp.Evaluate[[]string](
 		`['hdr-cluster', 'hdr-source', 'conn'].map(id => document.getElementById(id).textContent)`))
 	if diff := cmp.Diff([]string{"east", "prometheus", "live"}, header); diff != "" {
 		t.Errorf("header (-want +got):\n%s", diff)
 	}
-	if rows := uiRun(t, browser, "reading the edge list", chromedp.Evaluate[int](`document.querySelectorAll('[data-section=edges] tbody tr').length`)); rows != len(want.Edges) {
+	if rows := browser.Run(t, tab, "reading the edge list", chromedp.Evaluate[int](`document.querySelectorAll('[data-section=edges] tbody tr').length`)); rows != len(want.Edges) {
 		t.Errorf("the edge list has %d rows, want %d", rows, len(want.Edges))
 	}
-	if overlaps := uiRun(t, browser, "checking overlaps", chromedp.Evaluate[[]string](uiOverlapsJS)); len(overlaps) > 0 {
+	if overlaps := browser.Run(t, tab, "checking overlaps", chromedp.Evaluate[[]string](uiOverlapsJS)); len(overlaps) > 0 {
 		t.Errorf("overlapping elements:\n%s", strings.Join(overlaps, "\n"))
 	}
-	uiScreenshot(t, browser, artifacts, "dashboard-topology.png")
+	browser.Screenshot(t, tab, artifacts, "dashboard-topology.png")
 
 	// A live update turns an edge red without reloading the page.
-	uiRun(t, browser, "marking the page", chromedp.Evaluate[chromedp.Void](`window.plexusNoReload = true`))
+	browser.Run(t, tab, "marking the page", chromedp.Evaluate[chromedp.Void](`window.plexusNoReload = true`))
 	fx.setEdgeHealth(uiFrontend, uiReviews, HealthError, 0.2)
-	uiPoll(t, browser, "the update is drawn", fmt.Sprintf(`document.body.dataset.updated === %q`, stamp(want.Time.Add(5*time.Second))))
-	uiPoll(t, browser, "frontend → reviews turns red", fmt.Sprintf(
+	browser.Poll(t, tab, "the update is drawn", fmt.Sprintf(`document.body.dataset.updated === %q`, stamp(want.Time.Add(5*time.Second))), uiWait)
+	browser.Poll(t, tab, "frontend → reviews turns red", fmt.Sprintf(
 		`document.querySelector('g.edge[data-source=%q][data-target=%q]').dataset.health === 'error' && %s === %q && window.plexusNoReload === true`,
-		uiFrontend, uiReviews, uiStroke(uiFrontend, uiReviews), uiRed))
+		uiFrontend, uiReviews, uiStroke(uiFrontend, uiReviews), uiRed), uiWait)
 
 	// The reviews node opens its page.
-	center := uiRun(t, browser, "locating reviews", chromedp.Evaluate[[]float64](fmt.Sprintf(
+	center := browser.Run(t, tab, "locating reviews", chromedp.Evaluate[[]float64](fmt.Sprintf(
 		`(() => { const r = document.querySelector('g.node[data-node-id=%q] .node-box').getBoundingClientRect(); return [r.left + r.width / 2, r.top + r.height / 2]; })()`, uiReviews)))
-	uiRun(t, browser, "clicking reviews", chromedp.MouseClickXY(center[0], center[1]))
-	uiPoll(t, browser, "the service page is drawn", `location.hash === '#/service/east/demo/reviews' &&
+	browser.Run(t, tab, "clicking reviews", chromedp.MouseClickXY(center[0], center[1]))
+	browser.Poll(t, tab, "the service page is drawn", `location.hash === '#/service/east/demo/reviews' &&
 		document.querySelectorAll('[data-section=endpoints] tbody tr').length === 3 &&
 		document.querySelectorAll('[data-section=routes] tbody tr').length === 1 &&
 		document.querySelectorAll('[data-section=policies] tbody tr').length === 2 &&
-		document.querySelectorAll('[data-section=charts] path.chart-line').length === 4`)
-	page := uiRun(t, browser, "reading the service page", chromedp.Evaluate[map[string]string](`Object.fromEntries(
+		document.querySelectorAll('[data-section=charts] path.chart-line').length === 4`, uiWait)
+	page := browser.Run(t, tab, "reading the service page", chromedp.Evaluate[map[string]string](`Object.fromEntries(
 		['endpoints', 'routes', 'policies', 'callers', 'calls', 'charts'].map(s => [s, document.querySelector('[data-section=' + s + ']').textContent]))`))
 	for section, texts := range map[string][]string{
 		"endpoints": {"10.244.1.7:9080", "reviews-v3", "spiffe://east.plexus.local/ns/demo/sa/reviews", "unhealthy"},
@@ -524,46 +400,46 @@ func TestUIBrowser(t *testing.T) {
 	if len(spans) == 0 || spans[0] != "15m" {
 		t.Errorf("the service page asked for spans %q, want 15m", spans)
 	}
-	uiScreenshot(t, browser, artifacts, "dashboard-service.png")
+	browser.Screenshot(t, tab, artifacts, "dashboard-service.png")
 
 	// Back to the graph.
-	uiRun(t, browser, "going back", chromedp.Evaluate[chromedp.Void](`document.querySelector('a.back').click()`))
-	uiPoll(t, browser, "the topology is back", `location.hash === '#/' && document.querySelectorAll('g.node').length === 6`)
+	browser.Run(t, tab, "going back", chromedp.Evaluate[chromedp.Void](`document.querySelector('a.back').click()`))
+	browser.Poll(t, tab, "the topology is back", `location.hash === '#/' && document.querySelectorAll('g.node').length === 6`, uiWait)
 
 	// A bigger mesh, under a path prefix, without a live stream: every node
 	// drawn, nothing overlapping, and the page polls.
-	if msgs := console.take(); len(msgs) > 0 {
+	if msgs := console.Take(); len(msgs) > 0 {
 		t.Errorf("browser console:\n%s", strings.Join(msgs, "\n"))
 	}
 	large := fx.large
-	uiRun(t, browser, "opening the larger mesh", chromedp.Navigate(srv.URL+"/large/"))
-	uiPoll(t, browser, "the larger mesh is drawn", fmt.Sprintf(
-		`document.body.dataset.updated === %q && document.getElementById('conn').dataset.state === 'reconnecting'`, stamp(large.Time)))
-	if n := uiRun(t, browser, "counting nodes", chromedp.Evaluate[int](`document.querySelectorAll('g.node').length`)); n != len(large.Nodes) {
+	browser.Run(t, tab, "opening the larger mesh", chromedp.Navigate(srv.URL+"/large/"))
+	browser.Poll(t, tab, "the larger mesh is drawn", fmt.Sprintf(
+		`document.body.dataset.updated === %q && document.getElementById('conn').dataset.state === 'reconnecting'`, stamp(large.Time)), uiWait)
+	if n := browser.Run(t, tab, "counting nodes", chromedp.Evaluate[int](`document.querySelectorAll('g.node').length`)); n != len(large.Nodes) {
 		t.Errorf("%d nodes drawn, want %d", n, len(large.Nodes))
 	}
-	if n := uiRun(t, browser, "counting edges", chromedp.Evaluate[int](`document.querySelectorAll('g.edge').length`)); n != len(large.Edges) {
+	if n := browser.Run(t, tab, "counting edges", chromedp.Evaluate[int](`document.querySelectorAll('g.edge').length`)); n != len(large.Edges) {
 		t.Errorf("%d edges drawn, want %d", n, len(large.Edges))
 	}
-	if overlaps := uiRun(t, browser, "checking overlaps", chromedp.Evaluate[[]string](uiOverlapsJS)); len(overlaps) > 0 {
+	if overlaps := browser.Run(t, tab, "checking overlaps", chromedp.Evaluate[[]string](uiOverlapsJS)); len(overlaps) > 0 {
 		t.Errorf("overlapping elements in the larger mesh:\n%s", strings.Join(overlaps, "\n"))
 	}
-	uiScreenshot(t, browser, artifacts, "dashboard-topology-large.png")
+	browser.Screenshot(t, tab, artifacts, "dashboard-topology-large.png")
 	// Without a stream the page polls (every 5s).
 	fx.mu.Lock()
 	fx.large.Time = fx.large.Time.Add(5 * time.Second)
 	fx.large.Edges[0].Health = HealthError
 	polled := stamp(fx.large.Time)
 	fx.mu.Unlock()
-	if _, err := chromedp.Run(browser, chromedp.Poll[chromedp.Void](fmt.Sprintf(`document.body.dataset.updated === %q`, polled),
+	if _, err := chromedp.Run(tab, chromedp.Poll[chromedp.Void](fmt.Sprintf(`document.body.dataset.updated === %q`, polled),
 		chromedp.WithPollingTimeout(8*time.Second), chromedp.WithPollingInterval(200*time.Millisecond))); err != nil {
 		t.Errorf("the page did not poll the topology while the stream was down: %v", err)
 	}
 	// The whole graph at its natural size, on a wide screen.
-	uiRun(t, browser, "widening the window", chromedp.EmulateViewport(2560, 900))
-	uiScreenshot(t, browser, artifacts, "dashboard-topology-large-wide.png")
+	browser.Run(t, tab, "widening the window", chromedp.EmulateViewport(2560, 900))
+	browser.Screenshot(t, tab, artifacts, "dashboard-topology-large-wide.png")
 	// The refused stream is logged by the browser as an error: expected here.
-	for _, m := range console.take() {
+	for _, m := range console.Take() {
 		if !strings.Contains(m, "/large/api/events") && !strings.Contains(m, "EventSource") {
 			t.Errorf("browser console: %s", m)
 		} else {

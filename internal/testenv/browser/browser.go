@@ -19,7 +19,8 @@ import (
 	"github.com/plexus-mesh/plexus/internal/testenv"
 )
 
-// Window is the browser window's size; screenshots are this wide.
+// WindowWidth and WindowHeight are the browser window's size; screenshots
+// are this wide.
 const (
 	WindowWidth  = 1280
 	WindowHeight = 800
