@@ -3,12 +3,14 @@ package dashboard
 import (
 	"cmp"
 	"fmt"
+	"net/netip"
 	"slices"
 	"strings"
 	"time"
 
 	"github.com/plexus-mesh/plexus/internal/model"
 	"github.com/plexus-mesh/plexus/internal/xds/nodemeta"
+	"github.com/plexus-mesh/plexus/internal/xds/translate"
 )
 
 // Snapshot is what the control plane knows at one moment: the mesh model
@@ -92,8 +94,8 @@ func newBuilder(s Snapshot) *builder {
 		if meta.Role == nodemeta.RoleGateway {
 			c := b.cluster(cmp.Or(meta.Cluster, b.local))
 			b.gateway(c.Name)
-			if meta.IP != "" && !slices.Contains(c.Gateways, meta.IP) {
-				c.Gateways = append(c.Gateways, meta.IP)
+			if addr := b.gatewayAddress(meta); addr != "" && !slices.Contains(c.Gateways, addr) {
+				c.Gateways = append(c.Gateways, addr)
 			}
 		}
 	}
@@ -101,6 +103,20 @@ func newBuilder(s Snapshot) *builder {
 		b.services(svc)
 	}
 	return b
+}
+
+// gatewayAddress is where peers reach a gateway of this cluster: its IP
+// and the Mesh's east-west port, as peers list theirs.
+func (b *builder) gatewayAddress(meta nodemeta.Metadata) string {
+	ip, err := netip.ParseAddr(meta.IP)
+	if err != nil {
+		return ""
+	}
+	port := b.s.Mesh.Settings.EastWestPort
+	if port == 0 {
+		port = translate.EastWestPort
+	}
+	return netip.AddrPortFrom(ip, uint16(port)).String()
 }
 
 func (b *builder) cluster(name string) *Cluster {
@@ -205,8 +221,12 @@ func (b *builder) source(e EdgeStats) *Node {
 }
 
 func (b *builder) edge(e EdgeStats) {
-	if (e.Service == "" || e.Service == "unknown") && e.RPS == 0 {
-		return // requests that once found no route, none now
+	if e.Service == "" || e.Service == "unknown" {
+		// Requests the caller's proxy answered itself, finding no service
+		// to send them to: they have no edge to draw. The caller's own
+		// callers see them fail, and plexctl check names upstreams that
+		// are no service.
+		return
 	}
 	src := b.source(e)
 	dst := b.serviceNode(cmp.Or(e.Cluster, b.local), e.Namespace, e.Service)

@@ -38,7 +38,8 @@ func TestBuildTopology(t *testing.T) {
 	if topo.Cluster != "east" || topo.Window != "1m" || len(topo.Clusters) != 2 || !topo.Clusters[0].Local || topo.Clusters[1].Name != "west" {
 		t.Fatalf("clusters %+v (window %q)", topo.Clusters, topo.Window)
 	}
-	if topo.Clusters[0].Gateway != "gateway:east" || topo.Clusters[1].Gateway != "gateway:west" || !topo.Clusters[1].Connected {
+	if topo.Clusters[0].Gateway != "gateway:east" || topo.Clusters[1].Gateway != "gateway:west" || !topo.Clusters[1].Connected ||
+		len(topo.Clusters[0].Gateways) != 1 || topo.Clusters[0].Gateways[0] != "10.0.0.2:15443" {
 		t.Errorf("gateways %+v", topo.Clusters)
 	}
 	frontend := dashboard.ServiceID("east", "shop", "frontend")
@@ -80,6 +81,22 @@ func TestBuildTopology(t *testing.T) {
 	topo = dashboard.BuildTopology(snap, nil, time.Now(), time.Minute)
 	if n := node(t, topo, dashboard.ServiceID("east", "shop", "reviews-v2")); n.Health != dashboard.HealthError {
 		t.Errorf("reviews-v2 with no healthy endpoint: %+v", n)
+	}
+}
+
+// Requests a caller's proxy answered itself, finding no service, draw no
+// edge and no made-up cluster.
+func TestBuildTopologyLeavesOutUnroutedRequests(t *testing.T) {
+	edges := append(dashboardtest.Edges(), dashboard.EdgeStats{SourceWorkload: "frontend", SourceNamespace: "shop", SourceCluster: "east",
+		Service: "unknown", Namespace: "unknown", Cluster: "unknown", Signals: dashboard.Signals{RPS: 3, ErrorRate: 1}})
+	topo := dashboard.BuildTopology(dashboardtest.Snapshot(), edges, time.Now(), time.Minute)
+	for _, c := range topo.Clusters {
+		if c.Name == "unknown" {
+			t.Errorf("a cluster made up for unrouted requests: %+v", c)
+		}
+	}
+	if len(topo.Edges) != len(dashboardtest.Edges()) {
+		t.Errorf("%d edges, want %d", len(topo.Edges), len(dashboardtest.Edges()))
 	}
 }
 

@@ -2,6 +2,7 @@ package demo
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 
+	"github.com/plexus-mesh/plexus/internal/dashboard"
 	"github.com/plexus-mesh/plexus/internal/identity"
 )
 
@@ -225,9 +227,14 @@ func (d *run) start(ctx context.Context) error {
 			return fmt.Errorf("%w\nthe end of its log:\n%s", err, d.procs.logTail(w.name))
 		}
 	}
-	// The application answers once east imports west's ratings.
+	// The application answers once east imports west's ratings: wait for
+	// the import first, so that no request fails for want of it (and
+	// shows as errors for the first minute).
+	if err := waitFor(ctx, "east importing west's ratings", 60*time.Second, func() error { return d.imported(ctx) }); err != nil {
+		return fmt.Errorf("%w\nthe logs are in %s", err, d.o.Dir)
+	}
 	front := "http://" + d.plan.Addr(d.plan.Host(eastNet, 10), offUpstream) + "/"
-	if err := waitFor(ctx, "the sample application end to end (east's frontend calling west's ratings)", 60*time.Second, func() error { return httpOK(ctx, front) }); err != nil {
+	if err := waitFor(ctx, "the sample application end to end (east's frontend calling west's ratings)", 30*time.Second, func() error { return httpOK(ctx, front) }); err != nil {
 		return fmt.Errorf("%w\nthe logs are in %s", err, d.o.Dir)
 	}
 	loadCtx, stopLoad := context.WithCancel(ctx)
@@ -336,6 +343,30 @@ func (d *run) stop() {
 	if d.apps != nil {
 		d.apps.close()
 	}
+}
+
+// imported reports whether east's control plane imports a service from
+// its peer, as its dashboard's status says.
+func (d *run) imported(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+d.plan.Local(offDashboard)+"/api/status", nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	var st dashboard.Status
+	if err := json.NewDecoder(resp.Body).Decode(&st); err != nil {
+		return err
+	}
+	if st.Imported == 0 {
+		return errors.New("no import yet")
+	}
+	return nil
 }
 
 func httpOK(ctx context.Context, url string) error {
