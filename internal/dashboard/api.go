@@ -2,6 +2,8 @@ package dashboard
 
 import (
 	"context"
+	"fmt"
+	"strconv"
 	"time"
 )
 
@@ -163,13 +165,32 @@ type PolicySummary struct {
 
 // Series are golden signals at regular steps.
 type Series struct {
-	Step time.Duration `json:"step"`
+	// Step between points, in seconds.
+	Step Seconds `json:"stepSeconds"`
 	// Times are Unix seconds; the other slices have one value per time.
 	Times     []int64   `json:"times"`
 	RPS       []float64 `json:"rps"`
 	ErrorRate []float64 `json:"errorRate"`
 	P50       []float64 `json:"p50ms"`
 	P99       []float64 `json:"p99ms"`
+}
+
+// Seconds is a duration that JSON carries as a number of seconds.
+type Seconds time.Duration
+
+// MarshalJSON writes the seconds.
+func (s Seconds) MarshalJSON() ([]byte, error) {
+	return []byte(strconv.FormatFloat(time.Duration(s).Seconds(), 'f', -1, 64)), nil
+}
+
+// UnmarshalJSON reads seconds.
+func (s *Seconds) UnmarshalJSON(b []byte) error {
+	f, err := strconv.ParseFloat(string(b), 64)
+	if err != nil {
+		return fmt.Errorf("seconds: %w", err)
+	}
+	*s = Seconds(f * float64(time.Second))
+	return nil
 }
 
 // EdgeStats are the signals of one caller workload calling one service,

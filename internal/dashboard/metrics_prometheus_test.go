@@ -125,7 +125,7 @@ func TestPrometheusSignals(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(series.Times) != 2 || series.Step != 5*time.Second || series.RPS[1] != 0 || series.P99[1] != 0 {
+	if len(series.Times) != 2 || time.Duration(series.Step) != 5*time.Second || series.RPS[1] != 0 || series.P99[1] != 0 {
 		t.Fatalf("Series without traffic = %+v, want two zero points", series)
 	}
 

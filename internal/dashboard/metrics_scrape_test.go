@@ -117,7 +117,7 @@ func TestScraperSignals(t *testing.T) {
 		return []float64{before, before, before, after, after, after, after, after, after}
 	}
 	wantSeries := &Series{
-		Step:      10 * time.Second,
+		Step:      Seconds(10 * time.Second),
 		Times:     []int64{t0.Unix() - 20, t0.Unix() - 10, t0.Unix(), t0.Unix() + 10, t0.Unix() + 20, t0.Unix() + 30, t0.Unix() + 40, t0.Unix() + 50, t0.Unix() + 60},
 		RPS:       want9(0, 12),
 		ErrorRate: want9(0, 8.0/60),

@@ -125,7 +125,7 @@ func seriesGrid(now time.Time, span, step time.Duration) ([]time.Time, error) {
 // newZeroSeries allocates a Series of n zero points.
 func newZeroSeries(step time.Duration, times []time.Time) *Series {
 	s := &Series{
-		Step:      step,
+		Step:      Seconds(step),
 		Times:     make([]int64, len(times)),
 		RPS:       make([]float64, len(times)),
 		ErrorRate: make([]float64, len(times)),

@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/plexus-mesh/plexus/internal/dashboard"
 	"github.com/plexus-mesh/plexus/internal/dashboard/dashboardtest"
@@ -116,5 +117,16 @@ func TestEvents(t *testing.T) {
 	var topo dashboard.Topology
 	if err := json.Unmarshal([]byte(strings.TrimPrefix(sc.Text(), "data: ")), &topo); err != nil || topo.Cluster != "east" {
 		t.Fatalf("event data: %v %+v", err, topo)
+	}
+}
+
+func TestSecondsInJSON(t *testing.T) {
+	b, err := json.Marshal(dashboard.Series{Step: dashboard.Seconds(1500 * time.Millisecond)})
+	if err != nil || !strings.Contains(string(b), `"stepSeconds":1.5`) {
+		t.Fatalf("%s %v", b, err)
+	}
+	var s dashboard.Series
+	if err := json.Unmarshal(b, &s); err != nil || time.Duration(s.Step) != 1500*time.Millisecond {
+		t.Fatalf("%v %v", s.Step, err)
 	}
 }

@@ -108,7 +108,7 @@ func uiReviewsDetail(topo Topology) ServiceDetail {
 			d.Callers = append(d.Callers, e)
 		}
 	}
-	s := &Series{Step: 30 * time.Second}
+	s := &Series{Step: Seconds(30 * time.Second)}
 	for i := range 31 {
 		x := float64(i)
 		s.Times = append(s.Times, uiStart.Add(time.Duration(i-30)*30*time.Second).Unix())
@@ -269,13 +269,62 @@ type uiElem struct {
 	Target string `json:"target,omitempty"`
 	Health string `json:"health"`
 	Text   string `json:"text,omitempty"`
+	// LabelHealth is the data-health of an edge's label.
+	LabelHealth string `json:"labelHealth,omitempty"`
 }
 
 const uiNodesJS = `[...document.querySelectorAll('g.node')].map(n => ({id: n.dataset.nodeId, health: n.dataset.health}))
 	.sort((a, b) => a.id < b.id ? -1 : 1)`
 
-const uiEdgesJS = `[...document.querySelectorAll('g.edge')].map(e => ({source: e.dataset.source, target: e.dataset.target,
-	health: e.dataset.health, text: e.querySelector('.edge-label text').textContent}))`
+// uiEdgesJS lists the edges with the text and health of their labels,
+// which are apart from the edges, in the label layer, and found by source
+// and target.
+const uiEdgesJS = `[...document.querySelectorAll('g.edge')].map(e => {
+	const labels = [...document.querySelectorAll('g.edge-label')]
+		.filter(l => l.dataset.source === e.dataset.source && l.dataset.target === e.dataset.target);
+	const one = labels.length === 1 ? labels[0] : null;
+	return {source: e.dataset.source, target: e.dataset.target, health: e.dataset.health,
+		text: one ? one.querySelector('text').textContent : labels.length + ' labels',
+		labelHealth: one ? one.dataset.health : ''};
+})`
+
+// uiLabelsOverLinesJS lists the edge labels that an edge line may paint
+// over: a label must come after every edge's paths in document order (the
+// order SVG paints in), outside the edges' groups, and no edge path may be
+// over it where the browser hit-tests the label's box (at the points of
+// the box within the graph's visible part).
+const uiLabelsOverLinesJS = `(() => {
+	const out = [];
+	const paths = [...document.querySelectorAll('g.edge path')];
+	const last = paths[paths.length - 1];
+	const labels = [...document.querySelectorAll('g.edge-label')];
+	if (!paths.length || !labels.length) return ['no edge paths or no edge labels'];
+	for (const l of labels) {
+		const name = 'label of ' + l.dataset.source + ' > ' + l.dataset.target;
+		if (l.closest('g.edge')) out.push(name + ' is inside an edge');
+		if (!(l.compareDocumentPosition(last) & Node.DOCUMENT_POSITION_PRECEDING)) out.push(name + ' is painted before an edge path');
+		const box = l.querySelector('rect').getBoundingClientRect();
+		const view = l.closest('svg').parentElement.getBoundingClientRect();
+		const over = new Set();
+		let visible = 0, hit = 0;
+		for (let i = 1; i < 10; i++) for (let j = 1; j < 5; j++) {
+			const x = box.left + box.width * i / 10, y = box.top + box.height * j / 5;
+			if (x < Math.max(0, view.left) || x > Math.min(innerWidth, view.right) || y < Math.max(0, view.top) || y > Math.min(innerHeight, view.bottom)) continue;
+			visible++;
+			const stack = document.elementsFromPoint(x, y);
+			const at = stack.findIndex(el => l.contains(el));
+			if (at < 0) continue;
+			hit++;
+			for (const el of stack.slice(0, at)) {
+				const e = el.closest('g.edge');
+				if (e) over.add(e.dataset.source + ' > ' + e.dataset.target);
+			}
+		}
+		if (visible && !hit) out.push(name + ' is hidden');
+		for (const e of over) out.push('edge ' + e + ' lies over the ' + name);
+	}
+	return out;
+})()`
 
 // uiOverlapsJS lists the node boxes, gateway labels and edge labels that
 // overlap one another.
@@ -286,7 +335,7 @@ const uiOverlapsJS = `(() => {
 		add('node ' + n.dataset.nodeId, n.querySelector('.node-box'));
 		add('label of ' + n.dataset.nodeId, n.querySelector('.gw-label'));
 	}
-	for (const e of document.querySelectorAll('g.edge')) add('label of ' + e.dataset.source + ' > ' + e.dataset.target, e.querySelector('.edge-label rect'));
+	for (const l of document.querySelectorAll('g.edge-label')) add('label of ' + l.dataset.source + ' > ' + l.dataset.target, l.querySelector('rect'));
 	const out = [];
 	for (let i = 0; i < boxes.length; i++) for (let j = i + 1; j < boxes.length; j++) {
 		const a = boxes[i].r, b = boxes[j].r;
@@ -297,6 +346,27 @@ const uiOverlapsJS = `(() => {
 
 func uiStroke(source, target string) string {
 	return fmt.Sprintf(`getComputedStyle(document.querySelector('g.edge[data-source=%q][data-target=%q] path.edge-line')).stroke`, source, target)
+}
+
+// uiLabelFill is the colour of the text of an edge's label.
+func uiLabelFill(source, target string) string {
+	return fmt.Sprintf(`getComputedStyle(document.querySelector('g.edge-label[data-source=%q][data-target=%q] text')).fill`, source, target)
+}
+
+// uiMouseMove moves the mouse pointer to x, y.
+func uiMouseMove(x, y float64) chromedp.Action[chromedp.Void] {
+	return chromedp.MouseEvent(chromedp.MouseMoved, x, y)
+}
+
+// uiCenter is the centre, in the viewport, of the element selector names.
+func uiCenter(t *testing.T, tab context.Context, selector string) (x, y float64) {
+	t.Helper()
+	c := browser.Run(t, tab, "locating "+selector, chromedp.Evaluate[[]float64](fmt.Sprintf(
+		`(() => { const r = document.querySelector(%q).getBoundingClientRect(); return [r.left + r.width / 2, r.top + r.height / 2]; })()`, selector)))
+	if len(c) != 2 {
+		t.Fatalf("locating %s: got %v", selector, c)
+	}
+	return c[0], c[1]
 }
 
 func TestUIBrowser(t *testing.T) {
@@ -331,9 +401,9 @@ func TestUIBrowser(t *testing.T) {
 	}
 	edges := browser.Run(t, tab, "reading edges", chromedp.Evaluate[[]uiElem](uiEdgesJS))
 	wantEdges := []uiElem{
-		{Source: uiLoadgen, Target: uiFrontend, Health: HealthOK, Text: "12.3 rps · 0.2% · p99 45ms"},
-		{Source: uiFrontend, Target: uiReviews, Health: HealthOK, Text: "8.1 rps · 0.0% · p99 23ms"},
-		{Source: uiFrontend, Target: uiRatings, Health: HealthError, Text: "4.2 rps · 12.5% · p99 210ms"},
+		{Source: uiLoadgen, Target: uiFrontend, Health: HealthOK, Text: "12.3 rps · 0.2% · p99 45ms", LabelHealth: HealthOK},
+		{Source: uiFrontend, Target: uiReviews, Health: HealthOK, Text: "8.1 rps · 0.0% · p99 23ms", LabelHealth: HealthOK},
+		{Source: uiFrontend, Target: uiRatings, Health: HealthError, Text: "4.2 rps · 12.5% · p99 210ms", LabelHealth: HealthError},
 	}
 	if diff := cmp.Diff(wantEdges, edges, cmpopts.SortSlices(less)); diff != "" {
 		t.Errorf("edges (-want +got):\n%s", diff)
@@ -348,6 +418,9 @@ func TestUIBrowser(t *testing.T) {
 	if got := browser.Run(t, tab, "reading an ok edge's colour", chromedp.Evaluate[string](uiStroke(uiFrontend, uiReviews))); got != uiGreen {
 		t.Errorf("frontend → reviews (ok) is drawn in %s, want green %s", got, uiGreen)
 	}
+	if got := browser.Run(t, tab, "reading the error edge's label colour", chromedp.Evaluate[string](uiLabelFill(uiFrontend, uiRatings))); got != uiRed {
+		t.Errorf("the label of frontend → ratings (error) is written in %s, want red %s", got, uiRed)
+	}
 	header := browser.Run(t, tab, "reading the header", chromedp.Evaluate[[]string](
 		`['hdr-cluster', 'hdr-source', 'conn'].map(id => document.getElementById(id).textContent)`))
 	if diff := cmp.Diff([]string{"east", "prometheus", "live"}, header); diff != "" {
@@ -359,20 +432,44 @@ func TestUIBrowser(t *testing.T) {
 	if overlaps := browser.Run(t, tab, "checking overlaps", chromedp.Evaluate[[]string](uiOverlapsJS)); len(overlaps) > 0 {
 		t.Errorf("overlapping elements:\n%s", strings.Join(overlaps, "\n"))
 	}
+	if covered := browser.Run(t, tab, "checking that labels are over lines", chromedp.Evaluate[[]string](uiLabelsOverLinesJS)); len(covered) > 0 {
+		t.Errorf("edge labels under edge lines:\n%s", strings.Join(covered, "\n"))
+	}
 	browser.Screenshot(t, tab, artifacts, "dashboard-topology.png")
+
+	// Hovering a node highlights its edges with their labels and dims the
+	// others; hovering a label marks its edge.
+	browser.Run(t, tab, "hovering reviews", uiMouseMove(uiCenter(t, tab, fmt.Sprintf("g.node[data-node-id=%q] .node-box", uiReviews))))
+	browser.Poll(t, tab, "reviews is highlighted", `document.querySelector('svg.topology').classList.contains('focused')`, uiWait)
+	opacity := browser.Run(t, tab, "reading the opacities", chromedp.Evaluate[map[string][]string](`Object.fromEntries(
+		[...document.querySelectorAll('g.edge')].map(e => [e.dataset.source + ' > ' + e.dataset.target, [getComputedStyle(e).opacity,
+			getComputedStyle(document.querySelector('g.edge-label[data-source="' + e.dataset.source + '"][data-target="' + e.dataset.target + '"]')).opacity]]))`))
+	if diff := cmp.Diff(map[string][]string{
+		uiLoadgen + " > " + uiFrontend: {"0.25", "0.25"},
+		uiFrontend + " > " + uiReviews: {"1", "1"},
+		uiFrontend + " > " + uiRatings: {"0.25", "0.25"},
+	}, opacity); diff != "" {
+		t.Errorf("opacity of [edge, label] with reviews under the pointer (-want +got):\n%s", diff)
+	}
+	labelSel := fmt.Sprintf("g.edge-label[data-source=%q][data-target=%q]", uiFrontend, uiRatings)
+	browser.Run(t, tab, "hovering a label", uiMouseMove(uiCenter(t, tab, labelSel+" rect")))
+	browser.Poll(t, tab, "the label's edge is marked", fmt.Sprintf(`!document.querySelector('svg.topology').classList.contains('focused') &&
+		[...document.querySelectorAll('g.edge.hover, g.edge-label.hover')].map(e => e.dataset.source + ' > ' + e.dataset.target).join() === %q &&
+		getComputedStyle(document.querySelector('g.edge.hover path.edge-line')).strokeOpacity === '1'`,
+		uiFrontend+" > "+uiRatings+","+uiFrontend+" > "+uiRatings), uiWait)
+	browser.Run(t, tab, "moving the pointer away", uiMouseMove(1, 1))
+	browser.Poll(t, tab, "nothing is marked", `!document.querySelector('svg.topology.focused, g.hover')`, uiWait)
 
 	// A live update turns an edge red without reloading the page.
 	browser.Run(t, tab, "marking the page", chromedp.Evaluate[chromedp.Void](`window.plexusNoReload = true`))
 	fx.setEdgeHealth(uiFrontend, uiReviews, HealthError, 0.2)
 	browser.Poll(t, tab, "the update is drawn", fmt.Sprintf(`document.body.dataset.updated === %q`, stamp(want.Time.Add(5*time.Second))), uiWait)
 	browser.Poll(t, tab, "frontend → reviews turns red", fmt.Sprintf(
-		`document.querySelector('g.edge[data-source=%q][data-target=%q]').dataset.health === 'error' && %s === %q && window.plexusNoReload === true`,
-		uiFrontend, uiReviews, uiStroke(uiFrontend, uiReviews), uiRed), uiWait)
+		`document.querySelector('g.edge[data-source=%q][data-target=%q]').dataset.health === 'error' && %s === %q && %s === %q && window.plexusNoReload === true`,
+		uiFrontend, uiReviews, uiStroke(uiFrontend, uiReviews), uiRed, uiLabelFill(uiFrontend, uiReviews), uiRed), uiWait)
 
 	// The reviews node opens its page.
-	center := browser.Run(t, tab, "locating reviews", chromedp.Evaluate[[]float64](fmt.Sprintf(
-		`(() => { const r = document.querySelector('g.node[data-node-id=%q] .node-box').getBoundingClientRect(); return [r.left + r.width / 2, r.top + r.height / 2]; })()`, uiReviews)))
-	browser.Run(t, tab, "clicking reviews", chromedp.MouseClickXY(center[0], center[1]))
+	browser.Run(t, tab, "clicking reviews", chromedp.MouseClickXY(uiCenter(t, tab, fmt.Sprintf("g.node[data-node-id=%q] .node-box", uiReviews))))
 	browser.Poll(t, tab, "the service page is drawn", `location.hash === '#/service/east/demo/reviews' &&
 		document.querySelectorAll('[data-section=endpoints] tbody tr').length === 3 &&
 		document.querySelectorAll('[data-section=routes] tbody tr').length === 1 &&
@@ -424,6 +521,9 @@ func TestUIBrowser(t *testing.T) {
 	if overlaps := browser.Run(t, tab, "checking overlaps", chromedp.Evaluate[[]string](uiOverlapsJS)); len(overlaps) > 0 {
 		t.Errorf("overlapping elements in the larger mesh:\n%s", strings.Join(overlaps, "\n"))
 	}
+	if covered := browser.Run(t, tab, "checking that labels are over lines", chromedp.Evaluate[[]string](uiLabelsOverLinesJS)); len(covered) > 0 {
+		t.Errorf("edge labels under edge lines in the larger mesh:\n%s", strings.Join(covered, "\n"))
+	}
 	browser.Screenshot(t, tab, artifacts, "dashboard-topology-large.png")
 	// Without a stream the page polls (every 5s).
 	fx.mu.Lock()
@@ -437,6 +537,10 @@ func TestUIBrowser(t *testing.T) {
 	}
 	// The whole graph at its natural size, on a wide screen.
 	browser.Run(t, tab, "widening the window", chromedp.EmulateViewport(2560, 900))
+	// Every label in sight now.
+	if covered := browser.Run(t, tab, "checking that labels are over lines", chromedp.Evaluate[[]string](uiLabelsOverLinesJS)); len(covered) > 0 {
+		t.Errorf("edge labels under edge lines in the larger mesh, on a wide screen:\n%s", strings.Join(covered, "\n"))
+	}
 	browser.Screenshot(t, tab, artifacts, "dashboard-topology-large-wide.png")
 	// The refused stream is logged by the browser as an error: expected here.
 	for _, m := range console.Take() {

@@ -71,7 +71,8 @@ const dashProblemsJS = `((want) => {
 	for (const n of want.nodes) if (!nodes.includes(n)) out.push('no node ' + n);
 	for (const n of nodes) if (!want.nodes.includes(n)) out.push('unexpected node ' + n);
 	const label = (e) => {
-		const t = e.querySelector('.edge-label text');
+		const l = [...document.querySelectorAll('g.edge-label')].find((l) => l.dataset.source === e.dataset.source && l.dataset.target === e.dataset.target);
+		const t = l && l.querySelector('text');
 		return t ? t.textContent : '';
 	};
 	const edges = [...document.querySelectorAll('g.edge')];
@@ -154,7 +155,7 @@ func TestDashboardShowsTheDemo(t *testing.T) {
 		// The documentation shows rates over a full window: the demo's
 		// rate on loadgen → frontend.
 		browser.Poll(t, tab, "loadgen → frontend carries the demo's rate", fmt.Sprintf(
-			`parseFloat(document.querySelector('g.edge[data-source=%q][data-target=%q] .edge-label text').textContent) >= %d`,
+			`parseFloat(document.querySelector('g.edge-label[data-source=%q][data-target=%q] text').textContent) >= %d`,
 			dashLoadgen, dashFrontend, dashRPS*9/10), 90*time.Second)
 	}
 	browser.Screenshot(t, tab, artifacts, "demo-topology.png")

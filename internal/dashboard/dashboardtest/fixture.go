@@ -109,7 +109,7 @@ func (f Metrics) Edges(context.Context, time.Duration) ([]dashboard.EdgeStats, e
 
 // Series implements dashboard.Metrics.
 func (Metrics) Series(_ context.Context, _ dashboard.ServiceKey, span, step time.Duration) (*dashboard.Series, error) {
-	s := &dashboard.Series{Step: step}
+	s := &dashboard.Series{Step: dashboard.Seconds(step)}
 	start := time.Now().Add(-span).Unix()
 	for t := int64(0); t < int64(span/step); t++ {
 		s.Times = append(s.Times, start+t*int64(step/time.Second))

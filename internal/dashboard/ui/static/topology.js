@@ -154,31 +154,35 @@ function strokeWidth(sig) {
   return (1.4 + Math.min(4.2, Math.log10(1 + r) * 1.7)).toFixed(2);
 }
 
+// drawEdge returns the edge's line and, apart, its label (or null): the
+// labels go in a layer of their own over every line, so that no line
+// crosses another edge's label. Both carry the edge's data-source,
+// data-target, data-health and data-via.
 function drawEdge(le, nodes) {
   const e = le.edge;
   const health = HEALTHS.includes(e.health) ? e.health : 'idle';
   const text = fmt.signals(e.signals);
   const name = (id) => (nodes.get(id) ? nodes.get(id).node.name : id);
   const title = `${name(e.source)} → ${name(e.target)}${e.via ? ` (via ${name(e.via)})` : ''}\n${text}\n${fmt.healthText(e.health)}`;
-  const g = s('g', {
-    class: 'edge' + (le.back ? ' edge-back' : ''),
-    dataset: {source: e.source, target: e.target, health: e.health || '', via: e.via || undefined},
-  }, s('title', {text: title}));
+  const dataset = {source: e.source, target: e.target, health: e.health || '', via: e.via || undefined};
+  const g = s('g', {class: 'edge' + (le.back ? ' edge-back' : ''), dataset}, s('title', {text: title}));
   g.append(
     s('path', {class: 'edge-hit', d: le.d}),
     s('path', {class: 'edge-line', d: le.d, 'stroke-width': strokeWidth(e.signals), 'marker-end': `url(#arrow-${health})`}),
   );
-  if (le.label) {
-    const [rate, latency] = text.split(' · p99 ');
-    const t = s('text', {class: 'edge-label-text', 'text-anchor': 'middle'},
-      s('tspan', {x: 0, y: -2, text: rate}),
-      // Hidden: it keeps the label's text the single line "… · p99 …".
-      s('tspan', {class: 'sep', text: ' · '}),
-      s('tspan', {x: 0, y: 11, text: 'p99 ' + latency}));
-    g.append(s('g', {class: 'edge-label', transform: `translate(${le.label.x.toFixed(1)},${le.label.y.toFixed(1)})`},
-      s('rect', {class: 'edge-label-bg', rx: 5}), t));
-  }
-  return g;
+  if (!le.label) return {g, label: null};
+  const [rate, latency] = text.split(' · p99 ');
+  const t = s('text', {class: 'edge-label-text', 'text-anchor': 'middle'},
+    s('tspan', {x: 0, y: -2, text: rate}),
+    // Hidden: it keeps the label's text the single line "… · p99 …".
+    s('tspan', {class: 'sep', text: ' · '}),
+    s('tspan', {x: 0, y: 11, text: 'p99 ' + latency}));
+  const label = s('g', {
+    class: 'edge-label',
+    transform: `translate(${le.label.x.toFixed(1)},${le.label.y.toFixed(1)})`,
+    dataset,
+  }, s('title', {text: title}), s('rect', {class: 'edge-label-bg', rx: 5}), t);
+  return {g, label};
 }
 
 function defs() {
@@ -205,8 +209,11 @@ export function renderGraph(holder, topo, memory) {
   svg.append(defs());
   const clusters = s('g', {class: 'layer-clusters'});
   const edges = s('g', {class: 'layer-edges'});
+  // Edge labels over every edge line, under the nodes (which they never
+  // overlap).
+  const labels = s('g', {class: 'layer-labels'});
   const nodes = s('g', {class: 'layer-nodes'});
-  svg.append(clusters, edges, nodes);
+  svg.append(clusters, edges, labels, nodes);
   const fits = [];
   for (const gr of lay.groups) {
     const c = drawCluster(gr, topo);
@@ -214,7 +221,11 @@ export function renderGraph(holder, topo, memory) {
     fits.push(...c.fit);
     if (c.errorText) fits.push(c.errorText);
   }
-  for (const le of lay.edges) edges.append(drawEdge(le, lay.nodes));
+  for (const le of lay.edges) {
+    const d = drawEdge(le, lay.nodes);
+    edges.append(d.g);
+    if (d.label) labels.append(d.label);
+  }
   for (const id of [...lay.nodes.keys()].sort()) {
     const d = drawNode(lay.nodes.get(id));
     nodes.append(d.g);
@@ -224,7 +235,7 @@ export function renderGraph(holder, topo, memory) {
   // and the labels' backgrounds.
   for (const [el, w] of fits) if (el) fitText(el, w);
   sizeBadges(svg);
-  for (const lg of svg.querySelectorAll('.edge-label')) {
+  for (const lg of svg.querySelectorAll('g.edge-label')) {
     const b = lg.querySelector('text').getBBox();
     const rect = lg.querySelector('rect');
     rect.setAttribute('x', (b.x - 6).toFixed(1));
@@ -256,20 +267,34 @@ export function wireGraph(holder) {
       open(ev);
     }
   });
+  // An edge and its label (apart, in the label layer) match by source and
+  // target: the API has one edge per pair.
+  const sameEdge = (a, b) => a.dataset.source === b.dataset.source && a.dataset.target === b.dataset.target;
+  const edgeParts = (svg) => svg.querySelectorAll('g.edge, g.edge-label');
   const highlight = (id) => {
     const svg = holder.querySelector('svg');
     if (!svg) return;
     svg.classList.toggle('focused', Boolean(id));
-    for (const e of svg.querySelectorAll('g.edge')) {
+    for (const e of edgeParts(svg)) {
       e.classList.toggle('hl', Boolean(id) && (e.dataset.source === id || e.dataset.target === id || e.dataset.via === id));
     }
     for (const n of svg.querySelectorAll('g.node')) n.classList.toggle('hl', n.dataset.nodeId === id);
   };
+  // hover marks the edge under the pointer, line and label together.
+  const hover = (edge) => {
+    const svg = holder.querySelector('svg');
+    if (!svg) return;
+    for (const e of edgeParts(svg)) e.classList.toggle('hover', Boolean(edge) && sameEdge(e, edge));
+  };
   holder.addEventListener('mouseover', (ev) => {
     const g = ev.target.closest && ev.target.closest('g.node');
     highlight(g ? g.dataset.nodeId : null);
+    hover(ev.target.closest && ev.target.closest('g.edge, g.edge-label'));
   });
-  holder.addEventListener('mouseleave', () => highlight(null));
+  holder.addEventListener('mouseleave', () => {
+    highlight(null);
+    hover(null);
+  });
 
   // Drag to pan when the graph is wider than its card.
   let drag = null;
