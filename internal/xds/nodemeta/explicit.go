@@ -4,10 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"regexp"
 	"strconv"
 	"strings"
-
-	"k8s.io/apimachinery/pkg/util/validation"
 )
 
 // Interception modes: how traffic reaches the proxy.
@@ -64,6 +63,10 @@ func ParseUpstreams(s, namespace string, defaultIP netip.Addr) ([]Upstream, erro
 	return out, errors.Join(errs...)
 }
 
+// dnsLabel is a Kubernetes namespace or Service name (the proxy links no
+// Kubernetes library to check it).
+var dnsLabel = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$`)
+
 const upstreamForm = "want NAMESPACE/SERVICE:PORT=[IP:]LOCALPORT, such as shop/reviews:9080=19080"
 
 func parseUpstream(item, namespace string, defaultIP netip.Addr) (Upstream, error) {
@@ -79,8 +82,8 @@ func parseUpstream(item, namespace string, defaultIP netip.Addr) (Upstream, erro
 	if ns, svc, ok := strings.Cut(name, "/"); ok {
 		u.Namespace, u.Service = ns, svc
 	}
-	if msgs := append(validation.IsDNS1123Label(u.Namespace), validation.IsDNS1035Label(u.Service)...); len(msgs) > 0 {
-		return Upstream{}, fmt.Errorf("%q is not NAMESPACE/SERVICE: %s", name, strings.Join(msgs, "; "))
+	if !dnsLabel.MatchString(u.Namespace) || !dnsLabel.MatchString(u.Service) {
+		return Upstream{}, fmt.Errorf("%q is not NAMESPACE/SERVICE: each must be a DNS label (lower case letters, digits and '-', at most 63)", name)
 	}
 	p, err := strconv.ParseUint(port, 10, 16)
 	if err != nil || p == 0 {
