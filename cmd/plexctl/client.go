@@ -24,6 +24,9 @@ type apiFlags struct {
 	timeout time.Duration
 }
 
+// maxResponse bounds what plexctl reads from the control plane.
+const maxResponse = 64 << 20
+
 // defaultServer is the control plane's dashboard address unless
 // PLEXUS_SERVER or --server say otherwise.
 const defaultServer = "http://127.0.0.1:15080"
@@ -63,9 +66,12 @@ func (f *apiFlags) get(ctx context.Context, path string, v any) ([]byte, error) 
 		return nil, fmt.Errorf("reaching the control plane at %s: %w (is it running? point --server or PLEXUS_SERVER at its --dashboard-address)", f.server, err)
 	}
 	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+	body, err := io.ReadAll(io.LimitReader(resp.Body, maxResponse+1))
 	if err != nil {
 		return nil, err
+	}
+	if len(body) > maxResponse {
+		return nil, fmt.Errorf("GET %s: the answer is larger than %d MiB", u, maxResponse>>20)
 	}
 	if resp.StatusCode != http.StatusOK {
 		var e struct {

@@ -46,7 +46,7 @@ loopback addresses of its own (127.77.x.x) and its ports start at --base-port.`,
 			}
 			findMonitoring(&o, promDir)
 			o.Out = cmd.OutOrStdout()
-			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
 			defer stop()
 			err := demo.Run(ctx, o, nil)
 			if err == nil {
@@ -113,6 +113,7 @@ func (c *control) post(ctx context.Context, w io.Writer, path string, body any) 
 	if err != nil {
 		return err
 	}
+	req.Header.Set("Content-Type", "application/json")
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		return fmt.Errorf("no demo answers at 127.0.0.1:%d (is plexctl demo running, with this --base-port?): %w", c.base+99, err)

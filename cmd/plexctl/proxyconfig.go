@@ -61,8 +61,10 @@ func proxyConfigTable(tw *tabwriter.Writer, pc proxyConfig) {
 		vhs := list(r, "virtualHosts")
 		first := ""
 		if len(vhs) > 0 {
-			if d := list(vhs[0].(map[string]any), "domains"); len(d) > 0 {
-				first = fmt.Sprint(d[0])
+			if vh, ok := vhs[0].(map[string]any); ok {
+				if d := list(vh, "domains"); len(d) > 0 {
+					first = fmt.Sprint(d[0])
+				}
 			}
 		}
 		fmt.Fprintf(tw, "%s\t%d\t%s\n", str(r, "name"), len(vhs), first)
@@ -83,9 +85,15 @@ func proxyConfigTable(tw *tabwriter.Writer, pc proxyConfig) {
 	fmt.Fprintln(tw, "\nENDPOINTS OF\tPRIORITY\tADDRESS\tHEALTH")
 	for _, e := range pc.Endpoints {
 		for _, loc := range list(e, "endpoints") {
-			lm := loc.(map[string]any)
+			lm, ok := loc.(map[string]any)
+			if !ok {
+				continue
+			}
 			for _, lb := range list(lm, "lbEndpoints") {
-				le := lb.(map[string]any)
+				le, ok := lb.(map[string]any)
+				if !ok {
+					continue
+				}
 				ep, _ := le["endpoint"].(map[string]any)
 				fmt.Fprintf(tw, "%s\t%v\t%s\t%s\n", str(e, "clusterName"), orZero(lm["priority"]), address(ep["address"]), orDefault(str(le, "healthStatus"), "HEALTHY"))
 			}

@@ -36,15 +36,21 @@ p50 and p99 latency over the window, as their callers' proxies measured them.
 			}
 			for {
 				var t dashboard.Topology
-				if _, err := api.get(cmd.Context(), "/api/topology?window="+window, &t); err != nil {
-					return err
-				}
+				_, err := api.get(cmd.Context(), "/api/topology?window="+window, &t)
 				out := cmd.OutOrStdout()
-				if watch > 0 && api.output == "table" {
-					fmt.Fprint(out, "\033[H\033[2J") // clear the terminal
-				}
-				if err := printTop(api, out, t, edges); err != nil || watch <= 0 {
+				switch {
+				case err != nil && watch <= 0:
 					return err
+				case err != nil:
+					// Watching rides out a control plane restart.
+					fmt.Fprintf(cmd.ErrOrStderr(), "%v (retrying in %s)\n", err, watch)
+				default:
+					if watch > 0 && api.output == "table" {
+						fmt.Fprint(out, "\033[H\033[2J") // clear the terminal
+					}
+					if err := printTop(api, out, t, edges); err != nil || watch <= 0 {
+						return err
+					}
 				}
 				select {
 				case <-cmd.Context().Done():

@@ -80,9 +80,10 @@ func (d *meshDashboard) metricsTargets() []string {
 	return out
 }
 
-// serve listens on addr (a busy address is an error now, not later) and
-// serves until ctx ends.
-func (d *meshDashboard) serve(ctx context.Context, addr, prometheusURL string, log *slog.Logger) error {
+// serve listens on the dashboard address (a busy address is an error now,
+// not later) and serves until ctx ends.
+func (d *meshDashboard) serve(ctx context.Context, cfg config, log *slog.Logger) error {
+	addr, prometheusURL := cfg.DashboardAddr, cfg.PrometheusURL
 	ln, err := (&net.ListenConfig{}).Listen(ctx, "tcp", addr)
 	if err != nil {
 		return fmt.Errorf("dashboard address %s: %w (choose another with --dashboard-address, or turn the dashboard off with --dashboard-address=0)", addr, err)
@@ -96,7 +97,7 @@ func (d *meshDashboard) serve(ctx context.Context, addr, prometheusURL string, l
 		metrics = scraper
 	}
 	srv := dashboard.New(dashboard.Config{
-		Snapshot: d.snapshot, Metrics: metrics, NACKs: d.nacks, ProxyConfig: d.ads.ProxyConfig, Assets: ui.Assets(),
+		Snapshot: d.snapshot, Metrics: metrics, NACKs: d.nacks, ProxyConfig: d.ads.ProxyConfig, Assets: ui.Assets(), AllowedHosts: cfg.DashboardHosts,
 		Log: log.With("component", "dashboard"),
 	})
 	log.Info("serving the mesh dashboard", "url", "http://"+ln.Addr().String()+"/", "signals", metrics.Name())

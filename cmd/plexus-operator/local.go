@@ -48,7 +48,7 @@ func runLocal(ctx context.Context, dir string, cfg config, log *slog.Logger) err
 		return fmt.Errorf("xDS address %s: %w (choose another with --xds-address)", cfg.XDSAddr, err)
 	}
 	if cfg.DashboardAddr != "0" {
-		if err := dash.serve(ctx, cfg.DashboardAddr, cfg.PrometheusURL, log); err != nil {
+		if err := dash.serve(ctx, cfg, log); err != nil {
 			_ = ln.Close()
 			return err
 		}

@@ -89,6 +89,9 @@ type config struct {
 	// PrometheusURL is where the dashboard reads signals; "" makes the
 	// control plane scrape the proxies itself.
 	PrometheusURL string
+	// DashboardHosts are host names the dashboard answers to besides
+	// loopback ones.
+	DashboardHosts []string
 }
 
 func defaultConfig() config {
@@ -112,6 +115,7 @@ func (c *config) bindFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&c.FederationTarget, "federation-gateway-target", "", "IP:port the east-west gateway forwards peers' federation connections to, such as the operator Service's cluster IP and federation port (default: --federation-address when it names an IP; else the gateway does not carry the federation API)")
 	fs.StringSliceVar(&c.AdvertiseGateways, "advertise-gateway", nil, "this cluster's east-west gateway address (IP:port) sent to peers with the exports; repeat for several")
 	fs.StringVar(&c.DashboardAddr, "dashboard-address", c.DashboardAddr, `address to serve the mesh dashboard and the API plexctl reads on (read-only; reach it with kubectl port-forward); "0" turns it off`)
+	fs.StringSliceVar(&c.DashboardHosts, "dashboard-allowed-hosts", c.DashboardHosts, "host names the dashboard answers to besides localhost and loopback addresses, such as the name of an Ingress in front of it")
 	fs.StringVar(&c.PrometheusURL, "prometheus-url", c.PrometheusURL, "Prometheus the dashboard reads signals from, such as http://prometheus.monitoring:9090; empty: the control plane scrapes the proxies itself")
 	fs.StringVar(&c.CADir, "ca-dir", c.CADir, "local mode: directory keeping the CA's root, key and join token key (default: .ca in the --local directory)")
 	fs.StringVar(&c.Namespace, "namespace", c.Namespace, "the operator's namespace: it keeps its Secrets there and never injects its pods (in a pod, set it from the downward API)")
@@ -309,7 +313,7 @@ func run(ctx context.Context, restConfig *rest.Config, cfg config) error {
 		return err
 	}
 	if cfg.DashboardAddr != "0" {
-		if err := dash.serve(ctx, cfg.DashboardAddr, cfg.PrometheusURL, slogger); err != nil {
+		if err := dash.serve(ctx, cfg, slogger); err != nil {
 			return err
 		}
 	}

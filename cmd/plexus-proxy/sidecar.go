@@ -47,8 +47,7 @@ requests in flight finish for up to --drain-timeout.`,
 			}
 			o.Workload.Ports = p
 			o.Workload.MetricsAddress = cmp.Or(o.StatusAddress, o.AdminAddress)
-			ip, _ := netip.ParseAddr(o.Workload.IP)
-			if o.Workload.Upstreams, err = nodemeta.ParseUpstreams(upstreams, o.Workload.Namespace, ip); err != nil {
+			if o.Workload.Upstreams, err = nodemeta.ParseUpstreams(upstreams, o.Workload.Namespace, netip.AddrFrom4([4]byte{127, 0, 0, 1})); err != nil {
 				return fmt.Errorf("--upstreams: %w", err)
 			}
 			if o.Workload.Interception == nodemeta.InterceptionIPTables {
@@ -56,6 +55,9 @@ requests in flight finish for up to --drain-timeout.`,
 			}
 			if err := o.Workload.ValidateInterception(); err != nil {
 				return fmt.Errorf("--interception, --app-address, --upstreams: %w", err)
+			}
+			if err := adminClash(o); err != nil {
+				return err
 			}
 			if _, err := model.ParseEgress(o.Workload.Egress, o.Workload.Namespace); err != nil {
 				return fmt.Errorf("--egress: %w", err)
@@ -91,7 +93,7 @@ requests in flight finish for up to --drain-timeout.`,
 	f.StringVar(&ports, "app-ports", "", "ports the application serves, such as 8080/http,9090/grpc")
 	f.StringVar(&o.Workload.Interception, "interception", nodemeta.InterceptionIPTables, "how traffic reaches the proxy: iptables (plexus-proxy init redirects it) or none (inbound on --ip at each app port, delivered to --app-address; the application calls --upstreams)")
 	f.StringVar(&o.Workload.AppAddress, "app-address", "", "with --interception none: the address the application listens on (its app ports), such as 127.0.2.1; not --ip")
-	f.StringVar(&upstreams, "upstreams", "", "with --interception none: services the application calls at local addresses, NAMESPACE/SERVICE:PORT=[IP:]LOCALPORT,... (IP defaults to --ip), such as shop/reviews:9080=19080")
+	f.StringVar(&upstreams, "upstreams", "", "with --interception none: services the application calls at local (loopback) addresses, NAMESPACE/SERVICE:PORT=[IP:]LOCALPORT,... (IP defaults to 127.0.0.1), such as shop/reviews:9080=19080")
 	f.StringVar(&o.AdminAddress, "admin-address", o.AdminAddress, "admin API address: /ready, /metrics, /config_dump, /stats")
 	f.StringVar(&o.StatusAddress, "status-address", "", "address serving only /ready and /metrics, for kubelet probes and Prometheus (for example :15020); off by default")
 	f.StringVar(&o.Identity.CAAddress, "ca-address", "", "certificate service (host:port) to obtain this proxy's workload certificate from; unset, certificates come from xDS or the bootstrap")
@@ -102,4 +104,16 @@ requests in flight finish for up to --drain-timeout.`,
 	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
 	f.IntVar(&concurrency, "concurrency", 0, "threads running Go code (GOMAXPROCS); 0 follows the container's CPU limit. 1 costs the least CPU per request at moderate load")
 	return cmd
+}
+
+// adminClash refuses an upstream on the admin or status address.
+func adminClash(o sidecar.Options) error {
+	for _, u := range o.Workload.Upstreams {
+		for flag, addr := range map[string]string{"--admin-address": o.AdminAddress, "--status-address": o.StatusAddress} {
+			if ap, err := netip.ParseAddrPort(addr); err == nil && ap == u.Bind {
+				return fmt.Errorf("--upstreams: %s listens on %s, the %s: choose another port", u, ap, flag)
+			}
+		}
+	}
+	return nil
 }

@@ -125,6 +125,8 @@ type ServiceDetail struct {
 	Calls   []Edge `json:"calls,omitempty"`
 	// Series are its golden signals over time (received requests).
 	Series *Series `json:"series,omitempty"`
+	// SourceError says why Series is missing.
+	SourceError string `json:"sourceError,omitempty"`
 }
 
 // Port is a service port.

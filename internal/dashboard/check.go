@@ -8,6 +8,7 @@ import (
 
 	"github.com/plexus-mesh/plexus/internal/model"
 	"github.com/plexus-mesh/plexus/internal/xds/nodemeta"
+	"github.com/plexus-mesh/plexus/internal/xds/translate"
 )
 
 // Check results.
@@ -160,15 +161,28 @@ func proxyChecks(s Snapshot, nacks []NACK) []Check {
 		ids = append(ids, id)
 	}
 	slices.Sort(ids)
+	byAddress := map[string]string{}
 	for _, id := range ids {
 		meta := s.Proxies[id]
+		egress, _ := model.ParseEgress(meta.Egress, meta.Namespace)
+		scope := translate.Scope{Namespace: meta.Namespace, Egress: egress, Explicit: true}
 		for _, u := range meta.Upstreams {
-			svc := s.Mesh.Service(model.NamespacedName{Namespace: u.Namespace, Name: u.Service})
-			if svc == nil || !svc.HasPort(u.Port) {
+			if why := translate.UpstreamProblem(s.Mesh, scope, u); why != "" {
 				out = append(out, Check{Name: "proxy " + id, Status: CheckError,
-					Message: fmt.Sprintf("upstream %s/%s:%d is not a service port: its local address %s answers 503", u.Namespace, u.Service, u.Port, u.Bind),
-					Fix:     "fix the proxy's --upstreams, or create the Service"})
+					Message: fmt.Sprintf("%s: its local address %s answers 503", why, u.Bind),
+					Fix:     "fix the proxy's --upstreams or --egress, or create the Service"})
 			}
+		}
+		// The control plane finds a proxy's workload by namespace and
+		// address: two proxies there would take each other's.
+		if meta.Role == "" && meta.IP != "" {
+			key := meta.Namespace + "/" + meta.IP
+			if other, dup := byAddress[key]; dup {
+				out = append(out, Check{Name: "proxy " + id, Status: CheckError,
+					Message: fmt.Sprintf("has the address %s in namespace %s, as proxy %s does: each gets the other's workload configuration", meta.IP, meta.Namespace, other),
+					Fix:     "give each proxy an --ip of its own"})
+			}
+			byAddress[key] = id
 		}
 	}
 	return out

@@ -60,8 +60,12 @@ func (p *Prometheus) rangeQuery(ctx context.Context, query string, start, end ti
 func (p *Prometheus) call(ctx context.Context, path string, form url.Values, want model.ValueType, out any) error {
 	endpoint := p.baseURL + path
 	query := form.Get("query")
+	shown := endpoint // errors reach the UI and logs: never a password
+	if u, err := url.Parse(endpoint); err == nil {
+		shown = u.Redacted()
+	}
 	fail := func(format string, args ...any) error {
-		return fmt.Errorf("querying Prometheus at %s: %s (query: %s)", endpoint, fmt.Sprintf(format, args...), query)
+		return fmt.Errorf("querying Prometheus at %s: %s (query: %s)", shown, fmt.Sprintf(format, args...), query)
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, endpoint, strings.NewReader(form.Encode()))
 	if err != nil {

@@ -21,6 +21,8 @@ import (
 type Prometheus struct {
 	baseURL string
 	client  *http.Client
+	// minWindow is the shortest window a Series point's rate is over.
+	minWindow time.Duration
 }
 
 var _ Metrics = (*Prometheus)(nil)
@@ -36,7 +38,7 @@ func NewPrometheus(baseURL string, client *http.Client) Metrics {
 	if client == nil {
 		client = &http.Client{Timeout: defaultPrometheusTimeout}
 	}
-	return &Prometheus{baseURL: strings.TrimRight(baseURL, "/"), client: client}
+	return &Prometheus{baseURL: strings.TrimRight(baseURL, "/"), client: client, minWindow: minSeriesWindow}
 }
 
 // Name is "prometheus".
@@ -68,9 +70,13 @@ func (p *Prometheus) Edges(ctx context.Context, window time.Duration) ([]EdgeSta
 	return edges, nil
 }
 
+// minSeriesWindow is the shortest window a Series point's rate is over by
+// default: it must hold two scrapes, and scrape intervals run to 30s.
+const minSeriesWindow = time.Minute
+
 // Series are the signals of the requests svc received from all its
-// callers over the last span, each point over the step before it. Step
-// should cover at least two of Prometheus' scrapes, or points are zero.
+// callers over the last span, each point a rate over the step before it,
+// or over minWindow when the step is shorter.
 func (p *Prometheus) Series(ctx context.Context, svc ServiceKey, span, step time.Duration) (*Series, error) {
 	times, err := seriesGrid(time.Now(), span, step)
 	if err != nil {
@@ -82,7 +88,9 @@ func (p *Prometheus) Series(ctx context.Context, svc ServiceKey, span, step time
 		promMatcher(telemetry.LabelDestinationNamespace, svc.Namespace),
 		promMatcher(telemetry.LabelDestinationCluster, svc.Cluster),
 	}, ",")
-	q := newSignalQueries(nil, matchers, promDuration(step))
+	// Each point is a rate over at least a minute, whatever the step: a
+	// window must hold two scrapes, and scrape intervals run to 30s.
+	q := newSignalQueries(nil, matchers, promDuration(max(step, p.minWindow)))
 	start, end := times[0], times[len(times)-1]
 	matrices, err := queryAll(q.all(), func(query string) (model.Matrix, error) {
 		return p.rangeQuery(ctx, query, start, end, step)

@@ -114,6 +114,7 @@ func TestPrometheusSignals(t *testing.T) {
 	proxy := newTestProxy(t)
 	promURL := startPrometheus(t, bin, strings.TrimPrefix(proxy.srv.URL, "http://"))
 	src := NewPrometheus(promURL+"/", nil)
+	src.(*Prometheus).minWindow = 0 // this Prometheus scrapes every second: points over the step alone
 	ctx := t.Context()
 
 	// No traffic: no edges, and a service's series is zero.
@@ -225,6 +226,11 @@ func TestPrometheusErrors(t *testing.T) {
 				}
 			}
 		})
+	}
+	// Credentials in the URL never reach an error (they show in the UI).
+	withPassword := strings.Replace(refused.URL, "http://", "http://reader:s3cret@", 1)
+	if _, err := NewPrometheus(withPassword, nil).Edges(t.Context(), time.Minute); err == nil || strings.Contains(err.Error(), "s3cret") || !strings.Contains(err.Error(), "reader:xxxxx@") {
+		t.Errorf("error with credentials in the URL: %v", err)
 	}
 	if _, err := NewPrometheus(notProm.URL, nil).Edges(t.Context(), 0); err == nil || !strings.Contains(err.Error(), "at least 1s") {
 		t.Errorf("error of a zero window: %v", err)

@@ -9,6 +9,9 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -32,7 +35,10 @@ type Config struct {
 	Window time.Duration
 	// Interval between live updates; default 5s.
 	Interval time.Duration
-	Log      *slog.Logger
+	// AllowedHosts are host names (besides loopback ones) requests may be
+	// addressed to, such as the name of an Ingress in front.
+	AllowedHosts []string
+	Log          *slog.Logger
 }
 
 // Server serves the dashboard and its API.
@@ -79,8 +85,14 @@ func New(cfg Config) *Server {
 }
 
 // ServeHTTP implements http.Handler, with headers that keep the UI to its
-// own assets.
+// own assets. It answers only requests addressed to a loopback name or
+// address, or to a host AllowedHosts lists: a web page elsewhere cannot
+// read the API through a name it points at 127.0.0.1 (DNS rebinding).
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if !s.hostAllowed(r.Host) {
+		writeError(w, http.StatusForbidden, fmt.Sprintf("the dashboard does not answer to host %q: reach it at 127.0.0.1 or localhost (kubectl port-forward), or allow the name with --dashboard-allowed-hosts", r.Host))
+		return
+	}
 	h := w.Header()
 	h.Set("Content-Security-Policy", "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'")
 	h.Set("X-Content-Type-Options", "nosniff")
@@ -100,6 +112,21 @@ func writeError(w http.ResponseWriter, code int, msg string) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(code)
 	_ = json.NewEncoder(w).Encode(map[string]string{"error": msg})
+}
+
+func (s *Server) hostAllowed(hostport string) bool {
+	host := hostport
+	if h, _, err := net.SplitHostPort(hostport); err == nil {
+		host = h
+	}
+	host = strings.TrimSuffix(strings.ToLower(host), ".")
+	if host == "localhost" || strings.HasSuffix(host, ".localhost") {
+		return true
+	}
+	if ip, err := netip.ParseAddr(strings.Trim(host, "[]")); err == nil && ip.IsLoopback() {
+		return true
+	}
+	return slices.Contains(s.cfg.AllowedHosts, host)
 }
 
 // duration reads a query parameter, or def; the error says what is wrong.
@@ -168,7 +195,7 @@ func (s *Server) service(w http.ResponseWriter, r *http.Request) {
 	if s.cfg.Metrics != nil {
 		step := max(span/60, 5*time.Second)
 		if d.Series, err = s.cfg.Metrics.Series(r.Context(), key, span, step); err != nil {
-			s.cfg.Log.Debug("service signals over time", "service", key, "error", err)
+			d.SourceError = err.Error()
 		}
 	}
 	writeJSON(w, d)
@@ -192,6 +219,8 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 		if err != nil {
 			return
 		}
+		// A client that stops reading must not hold the handler forever.
+		_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(2 * s.cfg.Interval))
 		if _, err := fmt.Fprintf(w, "event: topology\ndata: %s\n\n", b); err != nil {
 			return
 		}

@@ -130,3 +130,22 @@ func TestSecondsInJSON(t *testing.T) {
 		t.Fatalf("%v %v", s.Step, err)
 	}
 }
+
+// A request addressed to another host (a name a web page points at
+// 127.0.0.1: DNS rebinding) is refused; loopback names and allowed hosts
+// are served.
+func TestHostCheck(t *testing.T) {
+	srv := dashboard.New(dashboard.Config{Snapshot: dashboardtest.Snapshot, AllowedHosts: []string{"mesh.example.com"}})
+	for host, want := range map[string]int{
+		"127.0.0.1:15080": http.StatusOK, "localhost:15080": http.StatusOK, "[::1]:15080": http.StatusOK,
+		"mesh.example.com": http.StatusOK, "evil.example:15080": http.StatusForbidden, "10.0.0.5:15080": http.StatusForbidden,
+	} {
+		req := httptest.NewRequestWithContext(context.Background(), http.MethodGet, "/api/status", nil)
+		req.Host = host
+		rec := httptest.NewRecorder()
+		srv.ServeHTTP(rec, req)
+		if rec.Code != want {
+			t.Errorf("Host %s: %d, want %d (%s)", host, rec.Code, want, rec.Body)
+		}
+	}
+}

@@ -1,6 +1,7 @@
 package dashboard_test
 
 import (
+	"net/netip"
 	"slices"
 	"strings"
 	"testing"
@@ -9,6 +10,7 @@ import (
 	"github.com/plexus-mesh/plexus/internal/dashboard"
 	"github.com/plexus-mesh/plexus/internal/dashboard/dashboardtest"
 	"github.com/plexus-mesh/plexus/internal/model"
+	"github.com/plexus-mesh/plexus/internal/xds/nodemeta"
 )
 
 func node(t *testing.T, topo dashboard.Topology, id string) dashboard.Node {
@@ -148,13 +150,26 @@ func TestBuildService(t *testing.T) {
 func TestBuildChecks(t *testing.T) {
 	snap := dashboardtest.Snapshot()
 	snap.Peers[0].Connected, snap.Peers[0].Error = false, "connection refused"
+	twin := snap.Proxies["reviews-v1-1.shop"]
+	twin.Workload = "reviews-twin"
+	snap.Proxies["reviews-v1-2.shop"] = twin
+	fe := snap.Proxies["frontend-1.shop"]
+	fe.Egress = "./reviews" // ratings is out of its egress rules
+	fe.Upstreams = append(fe.Upstreams, nodemeta.Upstream{Namespace: "shop", Service: "ratings", Port: 9090, Bind: netip.MustParseAddrPort("127.0.0.1:19090")})
+	snap.Proxies["frontend-1.shop"] = fe
 	checks := dashboard.BuildChecks(snap, []dashboard.NACK{{Proxy: "reviews-v1-1.shop", Type: "listeners", Message: "port 9080 in use"}})
 	want := map[string]string{
 		"service shop/orphan":     "no endpoints",
 		"peer west":               "not connected: connection refused",
 		"proxy reviews-v1-1.shop": "refused its listeners configuration: port 9080 in use",
 		"proxy frontend-1.shop":   "upstream shop/nowhere:80 is not a service port",
+		"proxy reviews-v1-2.shop": "has the address 10.0.0.21 in namespace shop, as proxy reviews-v1-1.shop does",
 		"routes":                  "no problem found",
+	}
+	if !slices.ContainsFunc(checks, func(c dashboard.Check) bool {
+		return c.Name == "proxy frontend-1.shop" && strings.Contains(c.Message, `shop/ratings:9090 is not a service port this proxy can reach: it is not visible from namespace "shop"`)
+	}) {
+		t.Errorf("an upstream outside the proxy's egress rules is not reported: %+v", checks)
 	}
 	for name, msg := range want {
 		if !slices.ContainsFunc(checks, func(c dashboard.Check) bool { return c.Name == name && strings.Contains(c.Message, msg) }) {

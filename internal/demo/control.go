@@ -30,11 +30,20 @@ func (d *run) serveControl() error {
 	mux.HandleFunc("POST /faults/{workload}", d.setFault)
 	mux.HandleFunc("POST /gateways/{cluster}/{action}", d.gateway)
 	mux.HandleFunc("POST /canary/{percent}", d.setCanary)
+	// A web page can send simple cross-site POSTs to 127.0.0.1, but not
+	// ones with a JSON body type: only plexctl changes the demo.
+	handler := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPost && r.Header.Get("Content-Type") != "application/json" {
+			fail(w, http.StatusUnsupportedMediaType, "send Content-Type: application/json (use plexctl demo)")
+			return
+		}
+		mux.ServeHTTP(w, r)
+	})
 	ln, err := (&net.ListenConfig{}).Listen(context.Background(), "tcp", d.plan.Local(offControl))
 	if err != nil {
 		return err
 	}
-	d.control = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	d.control = &http.Server{Handler: handler, ReadHeaderTimeout: 5 * time.Second}
 	go func() { _ = d.control.Serve(ln) }()
 	return nil
 }
@@ -93,7 +102,10 @@ func (d *run) gateway(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	c := d.clusters()[i]
+	// One gateway action at a time, so that two starts cannot both see
+	// the gateway stopped.
 	d.mu.Lock()
+	defer d.mu.Unlock()
 	if d.stoppedGateway == nil {
 		d.stoppedGateway = map[string]bool{}
 	}
@@ -101,19 +113,15 @@ func (d *run) gateway(w http.ResponseWriter, r *http.Request) {
 	switch action {
 	case "stop":
 		d.stoppedGateway[name] = true
-		d.mu.Unlock()
 		err = d.procs.stop("gateway-" + name)
 	case "start":
 		if d.procs.isRunning("gateway-" + name) {
-			d.mu.Unlock()
 			err = fmt.Errorf("%s's gateway is running", name)
 			break
 		}
 		delete(d.stoppedGateway, name)
-		d.mu.Unlock()
 		err = d.startGateway(c)
 	default:
-		d.mu.Unlock()
 		fail(w, http.StatusNotFound, "action %q: use stop or start", action)
 		return
 	}
@@ -130,12 +138,15 @@ func (d *run) setCanary(w http.ResponseWriter, r *http.Request) {
 		fail(w, http.StatusBadRequest, "canary percent %q: want 0 to 100", r.PathValue("percent"))
 		return
 	}
-	if err := d.east.write("canary", canaryYAML(pct)); err != nil {
+	d.mu.Lock()
+	err := d.east.write("canary", canaryYAML(pct))
+	if err == nil {
+		d.canary = pct
+	}
+	d.mu.Unlock()
+	if err != nil {
 		fail(w, http.StatusInternalServerError, "%v", err)
 		return
 	}
-	d.mu.Lock()
-	d.canary = pct
-	d.mu.Unlock()
 	writeJSON(w, http.StatusOK, d.status())
 }

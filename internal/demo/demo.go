@@ -60,6 +60,9 @@ func Run(ctx context.Context, o Options, ready func(URLs)) (err error) {
 	if o.RPS == 0 {
 		o.RPS = 20
 	}
+	if o.RPS < 1 || o.RPS > 1000 {
+		return fmt.Errorf("--rps %d: choose 1 to 1000 requests per second", o.RPS)
+	}
 	if o.Out == nil {
 		o.Out = io.Discard
 	}
@@ -87,6 +90,10 @@ func Run(ctx context.Context, o Options, ready func(URLs)) (err error) {
 	defer cancel()
 	defer d.stop()
 	if err := d.start(ctx); err != nil {
+		if ctx.Err() != nil {
+			fmt.Fprintln(o.Out, "\nstopped before the mesh was ready")
+			return nil
+		}
 		return err
 	}
 	urls := d.urls()
@@ -98,17 +105,20 @@ func Run(ctx context.Context, o Options, ready func(URLs)) (err error) {
 	if o.Duration > 0 {
 		timeout = time.After(o.Duration)
 	}
-	select {
-	case <-ctx.Done():
-		fmt.Fprintln(o.Out, "\nstopping the demo...")
-	case <-timeout:
-		fmt.Fprintf(o.Out, "\nthe demo ran for %s; stopping it...\n", o.Duration)
-	case name := <-d.procs.exited:
-		if !d.expectedExit(name) {
-			return fmt.Errorf("%s stopped on its own; the end of its log:\n%s", name, d.procs.logTail(name))
+	for {
+		select {
+		case <-ctx.Done():
+			fmt.Fprintln(o.Out, "\nstopping the demo...")
+			return nil
+		case <-timeout:
+			fmt.Fprintf(o.Out, "\nthe demo ran for %s; stopping it...\n", o.Duration)
+			return nil
+		case name := <-d.procs.exited:
+			if !d.expectedExit(name) {
+				return fmt.Errorf("%s stopped on its own; the end of its log:\n%s", name, d.procs.logTail(name))
+			}
 		}
 	}
-	return nil
 }
 
 // run is one demo run's state.
@@ -305,7 +315,7 @@ func (d *run) startWorkload(w workload) error {
 		labels = append(labels, k+"="+v)
 	}
 	for _, u := range w.upstreams {
-		ups = append(ups, fmt.Sprintf("%s=%d", u.service, p.Port(u.off)))
+		ups = append(ups, u.service+"="+p.Addr(h, u.off)) // each workload's own loopback address
 	}
 	args := []string{"sidecar", "--xds-address", p.Addr(p.Host(c.net, 1), offXDS), "--node-id", w.name + ".shop",
 		"--workload", w.name, "--namespace", "shop", "--service-account", w.sa, "--cluster", c.name,
@@ -335,7 +345,11 @@ func (d *run) stop() {
 		d.stopLoad()
 	}
 	if d.control != nil {
-		_ = d.control.Close()
+		// Let a control request in flight (a gateway starting) finish
+		// before the programs stop; then nothing more starts.
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		_ = d.control.Shutdown(ctx)
+		cancel()
 	}
 	if d.procs != nil {
 		d.procs.stopAll()

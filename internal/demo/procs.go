@@ -20,7 +20,9 @@ type procs struct {
 
 	mu      sync.Mutex
 	running map[string]*exec.Cmd
-	exited  chan string
+	// closed: stopAll ran; nothing starts any more.
+	closed bool
+	exited chan string
 }
 
 func newProcs(dir string) *procs {
@@ -29,18 +31,29 @@ func newProcs(dir string) *procs {
 
 // start runs name (its log is dir/name.log).
 func (p *procs) start(name, path string, args ...string) error {
+	p.mu.Lock()
+	closed := p.closed
+	p.mu.Unlock()
+	if closed {
+		return fmt.Errorf("not starting %s: the demo is stopping", name)
+	}
 	log, err := os.Create(filepath.Join(p.dir, name+".log"))
 	if err != nil {
 		return err
 	}
 	cmd := exec.Command(path, args...) //nolint:noctx // stopped by stop, with a grace period
 	cmd.Stdout, cmd.Stderr = log, log
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: true}
+	cmd.SysProcAttr = sysProcAttr()
 	if err := cmd.Start(); err != nil {
 		_ = log.Close()
 		return fmt.Errorf("starting %s (%s): %w", name, path, err)
 	}
 	p.mu.Lock()
+	if p.closed { // stopAll ran while this one started
+		p.mu.Unlock()
+		_ = terminate(cmd)
+		return fmt.Errorf("not starting %s: the demo is stopping", name)
+	}
 	p.running[name] = cmd
 	p.mu.Unlock()
 	go func() {
@@ -87,6 +100,7 @@ func (p *procs) stopAll() {
 	p.mu.Lock()
 	cmds := p.running
 	p.running = map[string]*exec.Cmd{}
+	p.closed = true
 	p.mu.Unlock()
 	var wg sync.WaitGroup
 	for _, cmd := range cmds {

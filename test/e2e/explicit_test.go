@@ -137,7 +137,7 @@ func TestProxiesWithoutInterception(t *testing.T) {
 	h := newHostPlane(t, explicitMesh)
 	h.app(t, 2, 8080, "reviews-1")
 	h.sidecar(t, 2, "reviews-1", "reviews", "8080/http", "app=reviews", "")
-	h.sidecar(t, 1, "client", "client", "", "app=client", "reviews:9080=19080,shop/nowhere:80=19081")
+	h.sidecar(t, 1, "client", "client", "", "app=client", "reviews:9080="+h.addr(1)+":19080,shop/nowhere:80="+h.addr(1)+":19081")
 
 	testenv.Eventually(t, "client reaches reviews", func() error {
 		code, body, err := testenv.Get("http://" + h.addr(1) + ":19080/")

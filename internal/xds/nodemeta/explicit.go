@@ -38,7 +38,8 @@ func (u Upstream) String() string {
 }
 
 // ParseUpstreams parses "NAMESPACE/SERVICE:PORT=[IP:]LOCALPORT,...": the
-// namespace defaults to namespace, the IP to defaultIP.
+// namespace defaults to namespace, the IP to defaultIP (a proxy gives
+// 127.0.0.1: upstream listeners must not be reachable from the network).
 func ParseUpstreams(s, namespace string, defaultIP netip.Addr) ([]Upstream, error) {
 	var out []Upstream
 	var errs []error
@@ -129,16 +130,56 @@ func (m *Metadata) ValidateInterception() error {
 		return fmt.Errorf("interception %q is not %q or %q", m.Interception, InterceptionIPTables, InterceptionNone)
 	}
 	var errs []error
-	if len(m.Ports) > 0 {
-		if _, err := netip.ParseAddr(m.IP); err != nil {
-			errs = append(errs, fmt.Errorf("interception none takes inbound traffic on the workload's IP: %q is not an IP", m.IP))
+	for name, v := range map[string]string{"workload": m.Workload, "namespace": m.Namespace, "service account": m.ServiceAccount} {
+		if v == "" {
+			errs = append(errs, fmt.Errorf("interception none needs the %s: the control plane builds the proxy's listeners from it", name))
 		}
-		if _, err := netip.ParseAddr(m.AppAddress); err != nil {
+	}
+	// Where each listener of the proxy and its application is, to find
+	// two on one address.
+	taken := map[netip.AddrPort]string{}
+	take := func(ap netip.AddrPort, what string) {
+		if other, dup := taken[ap]; dup {
+			errs = append(errs, fmt.Errorf("%s and %s both want %s: choose another port or address", other, what, ap))
+		}
+		taken[ap] = what
+	}
+	if len(m.Ports) > 0 {
+		ip, err := netip.ParseAddr(m.IP)
+		switch {
+		case err != nil:
+			errs = append(errs, fmt.Errorf("interception none takes inbound traffic on the workload's IP: %q is not an IP", m.IP))
+		case ip.IsUnspecified():
+			errs = append(errs, fmt.Errorf("--ip %s: give the workload's own address, the one peers dial", m.IP))
+		}
+		app, err := netip.ParseAddr(m.AppAddress)
+		switch {
+		case err != nil:
 			errs = append(errs, fmt.Errorf("interception none delivers inbound traffic to the application's address: %q is not an IP (give a loopback address of the application's own, such as 127.0.2.1)", m.AppAddress))
+		case !app.IsLoopback():
+			// Anyone who reaches a routable address would skip the
+			// proxy's mTLS and authorization.
+			errs = append(errs, fmt.Errorf("the application's address %s is not a loopback address: clients could reach the application past the proxy's mTLS and authorization; give it one such as 127.0.2.1", app))
 		}
 		if m.AppAddress == m.IP {
 			errs = append(errs, fmt.Errorf("the application's address %s is the proxy's: both would listen on the application ports there; give the application another address", m.IP))
 		}
+		for _, p := range m.Ports {
+			if ip.IsValid() {
+				take(netip.AddrPortFrom(ip, uint16(p.Port)), fmt.Sprintf("inbound port %d", p.Port))
+			}
+			if app.IsValid() {
+				take(netip.AddrPortFrom(app, uint16(p.Port)), fmt.Sprintf("the application's port %d", p.Port))
+			}
+		}
+	}
+	for _, u := range m.Upstreams {
+		if !u.Bind.Addr().IsLoopback() {
+			// The listener calls services as this workload, for whoever
+			// connects: it must not be reachable from the network.
+			errs = append(errs, fmt.Errorf("upstream %s listens on %s, which is not a loopback address: whoever reaches it would call %s/%s as this workload; listen on a loopback address such as 127.0.0.1", u, u.Bind.Addr(), u.Namespace, u.Service))
+		}
+		take(u.Bind, "upstream "+u.Namespace+"/"+u.Service)
 	}
 	return errors.Join(errs...)
 }

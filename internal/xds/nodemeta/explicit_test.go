@@ -38,24 +38,40 @@ func TestParseUpstreams(t *testing.T) {
 }
 
 func TestValidateInterception(t *testing.T) {
-	ok := Metadata{Interception: InterceptionNone, IP: "127.0.1.11", AppAddress: "127.0.2.11", Ports: []Port{{Port: 8080}}}
+	who := func(m Metadata) Metadata {
+		m.Workload, m.Namespace, m.ServiceAccount = "frontend", "shop", "frontend"
+		return m
+	}
+	ups := func(s string) []Upstream {
+		u, err := ParseUpstreams(s, "shop", netip.MustParseAddr("127.0.0.1"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return u
+	}
+	ok := who(Metadata{Interception: InterceptionNone, IP: "127.0.1.11", AppAddress: "127.0.2.11", Ports: []Port{{Port: 8080}}, Upstreams: ups("reviews:9080=19080")})
 	if err := ok.ValidateInterception(); err != nil {
 		t.Fatal(err)
 	}
 	for want, m := range map[string]Metadata{
-		"is not \"iptables\" or \"none\"":                                 {Interception: "ebpf"},
+		`is not "iptables" or "none"`:                                     {Interception: "ebpf"},
 		"upstreams and the application address are for interception none": {AppAddress: "127.0.2.11"},
-		"takes inbound traffic on the workload's IP":                      {Interception: InterceptionNone, AppAddress: "127.0.2.11", Ports: []Port{{Port: 8080}}},
-		"is not an IP (give a loopback address":                           {Interception: InterceptionNone, IP: "127.0.1.11", Ports: []Port{{Port: 8080}}},
-		"give the application another address":                            {Interception: InterceptionNone, IP: "127.0.1.11", AppAddress: "127.0.1.11", Ports: []Port{{Port: 8080}}},
+		"interception none needs the workload":                            {Interception: InterceptionNone},
+		"takes inbound traffic on the workload's IP":                      who(Metadata{Interception: InterceptionNone, AppAddress: "127.0.2.11", Ports: []Port{{Port: 8080}}}),
+		"give the workload's own address":                                 who(Metadata{Interception: InterceptionNone, IP: "0.0.0.0", AppAddress: "127.0.2.11", Ports: []Port{{Port: 8080}}}),
+		"is not an IP (give a loopback address":                           who(Metadata{Interception: InterceptionNone, IP: "127.0.1.11", Ports: []Port{{Port: 8080}}}),
+		"give the application another address":                            who(Metadata{Interception: InterceptionNone, IP: "127.0.1.11", AppAddress: "127.0.1.11", Ports: []Port{{Port: 8080}}}),
+		// Routable addresses would let clients past the proxy, or call
+		// services as the workload.
+		"clients could reach the application past the proxy":    who(Metadata{Interception: InterceptionNone, IP: "10.0.0.5", AppAddress: "10.0.0.6", Ports: []Port{{Port: 8080}}}),
+		"whoever reaches it would call shop/reviews":            who(Metadata{Interception: InterceptionNone, Upstreams: ups("reviews:9080=10.0.0.5:19080")}),
+		"inbound port 9080 and upstream shop/reviews both want": who(Metadata{Interception: InterceptionNone, IP: "127.0.1.11", AppAddress: "127.0.2.11", Ports: []Port{{Port: 9080}}, Upstreams: ups("reviews:9080=127.0.1.11:9080")}),
 	} {
 		if err := m.ValidateInterception(); err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%+v: %v, want %q", m, err, want)
 		}
 	}
 	// The metadata carries it all to the control plane.
-	ok.Workload, ok.Namespace, ok.ServiceAccount = "frontend", "shop", "frontend"
-	ok.Upstreams, _ = ParseUpstreams("reviews:9080=19080", "shop", netip.MustParseAddr(ok.IP))
 	back, err := FromStruct(ok.Struct())
 	if err != nil || back.Interception != InterceptionNone || back.AppAddress != ok.AppAddress || FormatUpstreams(back.Upstreams) != FormatUpstreams(ok.Upstreams) {
 		t.Errorf("round trip through the node struct: %+v, %v", back, err)

@@ -35,10 +35,10 @@ func upstreams(m *model.Mesh, w *model.Workload, x *Explicit, r *Resources) {
 		}
 		key := model.NamespacedName{Namespace: u.Namespace, Name: u.Service}
 		svc := m.Service(key)
-		port, ok := servicePort(svc, u.Port)
-		switch {
-		case !ok || !direct[key]:
-			why := fmt.Sprintf("plexus: upstream %s:%d is not a service port this proxy can reach: check the service exists, has port %d, and is visible from namespace %q\n", key, u.Port, u.Port, proxyNS)
+		port, _ := servicePort(svc, u.Port)
+		switch why := upstreamProblem(m, direct, proxyNS, u); {
+		case why != "":
+			why = "plexus: " + why + "\n"
 			l.FilterChains = []*listenerv3.FilterChain{{Filters: []*listenerv3.Filter{build.HTTPManager("outbound", name)}}}
 			r.Routes = append(r.Routes, &routev3.RouteConfiguration{Name: name, VirtualHosts: []*routev3.VirtualHost{{
 				Name: name, Domains: []string{"*"},
@@ -62,6 +62,27 @@ func upstreams(m *model.Mesh, w *model.Workload, x *Explicit, r *Resources) {
 		}
 		r.Listeners = append(r.Listeners, l)
 	}
+}
+
+// UpstreamProblem says why a proxy of scope cannot call upstream u (the
+// proxy's listener for it answers 503 with that), or "" when it can.
+func UpstreamProblem(m *model.Mesh, scope Scope, u nodemeta.Upstream) string {
+	direct, _ := scope.reachable(m)
+	return upstreamProblem(m, direct, scope.Namespace, u)
+}
+
+func upstreamProblem(m *model.Mesh, direct map[model.NamespacedName]bool, proxyNS string, u nodemeta.Upstream) string {
+	key := model.NamespacedName{Namespace: u.Namespace, Name: u.Service}
+	svc := m.Service(key)
+	switch _, ok := servicePort(svc, u.Port); {
+	case svc == nil:
+		return fmt.Sprintf("upstream %s:%d is not a service port this proxy can reach: there is no Service %s", key, u.Port, key)
+	case !ok:
+		return fmt.Sprintf("upstream %s:%d is not a service port this proxy can reach: %s has no port %d", key, u.Port, key, u.Port)
+	case !direct[key]:
+		return fmt.Sprintf("upstream %s:%d is not a service port this proxy can reach: it is not visible from namespace %q (the Service's exportTo, or the proxy's egress rules)", key, u.Port, proxyNS)
+	}
+	return ""
 }
 
 // ExplicitName names the listener and route configuration of an upstream.
