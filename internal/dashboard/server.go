@@ -48,6 +48,18 @@ type Server struct {
 
 	mu      sync.Mutex
 	lastErr error
+
+	// edgeCache shares the signals of one window between the requests
+	// and event streams of one interval: however many tabs are open, the
+	// source is asked once per interval.
+	edgeMu    sync.Mutex
+	edgeCache map[time.Duration]cachedEdges
+}
+
+type cachedEdges struct {
+	at    time.Time
+	edges []EdgeStats
+	err   error
 }
 
 // New makes a Server.
@@ -150,11 +162,7 @@ func (s *Server) Topology(ctx context.Context, window time.Duration) Topology {
 	source := ""
 	if s.cfg.Metrics != nil {
 		source = s.cfg.Metrics.Name()
-		edges, err = s.cfg.Metrics.Edges(ctx, window)
-		// A scraper answers from what it has; say which proxies it misses.
-		if e, ok := s.cfg.Metrics.(interface{ Err() error }); ok && err == nil {
-			err = e.Err()
-		}
+		edges, err = s.edges(ctx, window)
 	}
 	t := BuildTopology(snap, edges, time.Now(), window)
 	t.Source = source
@@ -168,6 +176,28 @@ func (s *Server) Topology(ctx context.Context, window time.Duration) Topology {
 		s.mu.Unlock()
 	}
 	return t
+}
+
+// edges are the signals over window, asked of the source at most once per
+// half interval; concurrent callers wait for one answer.
+func (s *Server) edges(ctx context.Context, window time.Duration) ([]EdgeStats, error) {
+	s.edgeMu.Lock()
+	defer s.edgeMu.Unlock()
+	if c, ok := s.edgeCache[window]; ok && time.Since(c.at) < s.cfg.Interval/2 {
+		return c.edges, c.err
+	}
+	edges, err := s.cfg.Metrics.Edges(ctx, window)
+	// A scraper answers from what it has; say which proxies it misses.
+	if e, ok := s.cfg.Metrics.(interface{ Err() error }); ok && err == nil {
+		err = e.Err()
+	}
+	if ctx.Err() == nil { // a caller that left does not set the answer
+		if s.edgeCache == nil {
+			s.edgeCache = map[time.Duration]cachedEdges{}
+		}
+		s.edgeCache[window] = cachedEdges{at: time.Now(), edges: edges, err: err}
+	}
+	return edges, err
 }
 
 func (s *Server) topology(w http.ResponseWriter, r *http.Request) {

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -147,5 +148,41 @@ func TestHostCheck(t *testing.T) {
 		if rec.Code != want {
 			t.Errorf("Host %s: %d, want %d (%s)", host, rec.Code, want, rec.Body)
 		}
+	}
+}
+
+// countingMetrics counts how often the source is asked.
+type countingMetrics struct {
+	dashboardtest.Metrics
+	mu    sync.Mutex
+	calls int
+}
+
+func (c *countingMetrics) Edges(ctx context.Context, w time.Duration) ([]dashboard.EdgeStats, error) {
+	c.mu.Lock()
+	c.calls++
+	c.mu.Unlock()
+	return c.Metrics.Edges(ctx, w)
+}
+
+// Many open tabs cost the signal source one query per interval, not one
+// each.
+func TestTopologySharesTheSource(t *testing.T) {
+	m := &countingMetrics{Metrics: dashboardtest.Metrics{EdgeList: dashboardtest.Edges()}}
+	srv := dashboard.New(dashboard.Config{Snapshot: dashboardtest.Snapshot, Metrics: m, Interval: time.Hour})
+	var wg sync.WaitGroup
+	for range 20 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if topo := srv.Topology(context.Background(), time.Minute); len(topo.Edges) != 4 {
+				t.Errorf("%d edges", len(topo.Edges))
+			}
+		}()
+	}
+	wg.Wait()
+	_ = srv.Topology(context.Background(), 2*time.Minute)
+	if m.calls != 2 {
+		t.Errorf("the source was asked %d times, want once per window", m.calls)
 	}
 }
