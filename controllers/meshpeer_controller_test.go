@@ -94,7 +94,7 @@ func TestMeshPeerStatusFollowsFederation(t *testing.T) {
 		}
 		return nil
 	})
-	trust.SetBundle(spiffeid.RequireTrustDomainFromString("east.example"), eastRoots)
+	trust.UpdateBundle(spiffeid.RequireTrustDomainFromString("east.example"), eastRoots)
 	srv := federation.NewServer(slog.New(slog.DiscardHandler), func(id spiffeid.ID) bool {
 		return id.String() == "spiffe://east.example/ns/plexus-system/sa/plexus-operator"
 	})

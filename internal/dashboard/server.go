@@ -312,7 +312,7 @@ func SecretsOf(s Snapshot, id string) []Secret {
 	}
 	td := s.Mesh.Settings.TrustDomain
 	out := []Secret{
-		{Name: nodemeta.CertificateSecret, Kind: "certificate", Identity: "spiffe://" + td + "/ns/" + meta.Namespace + "/sa/" + meta.ServiceAccount,
+		{Name: nodemeta.CertificateSecret, Kind: "certificate", Identity: workloadIdentity(td, meta),
 			Source: "certificate service (CSR signed by the mesh CA), renewed at half life"},
 		{Name: nodemeta.RootSecret, Kind: "trust bundle", TrustDomain: td, Source: "certificate service"},
 	}

@@ -6,6 +6,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/spiffe/go-spiffe/v2/spiffeid"
+
+	"github.com/plexus-mesh/plexus/internal/identity"
 	"github.com/plexus-mesh/plexus/internal/xds/nodemeta"
 )
 
@@ -76,8 +79,20 @@ func proxyInfo(id string, meta nodemeta.Metadata, td string) ProxyInfo {
 	if meta.Role == nodemeta.RoleGateway {
 		p.Role = "gateway"
 	}
-	if td != "" && meta.Namespace != "" && meta.ServiceAccount != "" {
-		p.Identity = "spiffe://" + td + "/ns/" + meta.Namespace + "/sa/" + meta.ServiceAccount
-	}
+	p.Identity = workloadIdentity(td, meta)
 	return p
+}
+
+// workloadIdentity is the SPIFFE ID a proxy's certificate carries, "" when
+// its metadata does not say enough.
+func workloadIdentity(td string, meta nodemeta.Metadata) string {
+	t, err := spiffeid.TrustDomainFromString(td)
+	if err != nil {
+		return ""
+	}
+	id, err := identity.WorkloadID(t, meta.Namespace, meta.ServiceAccount)
+	if err != nil {
+		return ""
+	}
+	return id.String()
 }

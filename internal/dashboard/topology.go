@@ -2,7 +2,6 @@ package dashboard
 
 import (
 	"cmp"
-	"fmt"
 	"net/netip"
 	"slices"
 	"strings"
@@ -273,7 +272,10 @@ func healthOf(s Signals) string {
 }
 
 func (b *builder) finish(now time.Time, window time.Duration) Topology {
-	t := Topology{Cluster: b.local, TrustDomain: b.s.Mesh.Settings.TrustDomain, Time: now, Window: formatWindow(window)}
+	t := Topology{Cluster: b.local, TrustDomain: b.s.Mesh.Settings.TrustDomain, Time: now}
+	if window > 0 {
+		t.Window = promDuration(window)
+	}
 	incoming := map[string][]Signals{}
 	for _, acc := range b.edges {
 		var ss []Signals
@@ -310,22 +312,4 @@ func (b *builder) finish(now time.Time, window time.Duration) Topology {
 		return strings.Compare(a.Name, b.Name)
 	})
 	return t
-}
-
-// formatWindow writes a window as Prometheus does: 1m, 30s, 1h30m.
-func formatWindow(d time.Duration) string {
-	if d <= 0 {
-		return ""
-	}
-	var sb strings.Builder
-	for _, u := range []struct {
-		unit time.Duration
-		name string
-	}{{time.Hour, "h"}, {time.Minute, "m"}, {time.Second, "s"}} {
-		if n := d / u.unit; n > 0 {
-			fmt.Fprintf(&sb, "%d%s", n, u.name)
-			d -= n * u.unit
-		}
-	}
-	return sb.String()
 }

@@ -106,20 +106,15 @@ func (d *run) gateway(w http.ResponseWriter, r *http.Request) {
 	// the gateway stopped.
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if d.stoppedGateway == nil {
-		d.stoppedGateway = map[string]bool{}
-	}
 	var err error
 	switch action {
 	case "stop":
-		d.stoppedGateway[name] = true
 		err = d.procs.stop("gateway-" + name)
 	case "start":
 		if d.procs.isRunning("gateway-" + name) {
 			err = fmt.Errorf("%s's gateway is running", name)
 			break
 		}
-		delete(d.stoppedGateway, name)
 		err = d.startGateway(c)
 	default:
 		fail(w, http.StatusNotFound, "action %q: use stop or start", action)

@@ -70,7 +70,7 @@ func (d *domain) trustAs(t *testing.T, path string, peers ...*domain) *Trust {
 	tr := NewTrust()
 	tr.SetSVID(svid)
 	for _, p := range peers {
-		tr.SetBundle(p.td, p.ca.Roots())
+		tr.UpdateBundle(p.td, p.ca.Roots())
 	}
 	return tr
 }
@@ -321,7 +321,7 @@ func TestBundleFederationFollowsThePeersRoots(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	westTrust.SetBundle(west.td, append(west.ca.Roots(), next))
+	westTrust.UpdateBundle(west.td, append(west.ca.Roots(), next))
 	testenv.Eventually(t, "west's new root trusted in east", func() error {
 		if n := len(eastTrust.Bundle(west.td)); n != 2 {
 			return fmt.Errorf("%d roots", n)

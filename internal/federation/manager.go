@@ -210,7 +210,7 @@ func (m *Manager) SetPeers(ctx context.Context, peers []PeerConfig) {
 			continue
 		}
 		if old := stoppedPeer(stopped, name); old == nil || !sameBundle(old.cfg, p) || m.trust.Bundle(p.Peer.TrustDomain) == nil {
-			m.trust.SetBundle(p.Peer.TrustDomain, p.InitialBundle)
+			m.trust.UpdateBundle(p.Peer.TrustDomain, p.InitialBundle)
 		}
 		run := &peerRun{cfg: p, done: make(chan struct{})}
 		runCtx, cancel := context.WithCancel(ctx)

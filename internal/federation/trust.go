@@ -35,13 +35,6 @@ func (t *Trust) SetSVID(s *identity.SVID) {
 	t.bundles[s.ID.TrustDomain()] = s.Bundle
 }
 
-// SetBundle installs a peer trust domain's roots.
-func (t *Trust) SetBundle(td spiffeid.TrustDomain, roots []*x509.Certificate) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	t.bundles[td] = roots
-}
-
 // UpdateBundle installs a trust domain's roots when they differ from those
 // it has (a root rotation, a refreshed peer bundle); it reports whether
 // they did.
