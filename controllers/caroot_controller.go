@@ -26,14 +26,21 @@ import (
 var managedBy = map[string]string{"app.kubernetes.io/managed-by": "plexus-operator"}
 
 // CARootReconciler publishes the mesh CA's roots as the ConfigMap
-// plexus-ca-root in every namespace whose pods get sidecars: injected
-// proxies verify the certificate service with it. Roots are public; the
-// CA's key never leaves the operator's namespace.
+// plexus-ca-root in every namespace whose pods get sidecars, and in the
+// operator's own, where the east-west gateway runs: proxies verify the
+// control plane (certificate service and xDS) with it. Roots are public;
+// the CA's key never leaves the operator's namespace.
 type CARootReconciler struct {
 	client.Client
 	// Roots returns the PEM roots of the CA in effect; nil before there
 	// is one.
 	Roots func() []byte
+	// OwnNamespace is the operator's; it gets the roots while a Mesh is
+	// in effect.
+	OwnNamespace string
+	// Injection is whether pods get sidecars; without it only
+	// OwnNamespace gets the roots.
+	Injection bool
 	// ExcludeNamespaces never get sidecars.
 	ExcludeNamespaces []string
 }
@@ -67,9 +74,11 @@ func (r *CARootReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctr
 	return ctrl.Result{RequeueAfter: 5 * time.Minute}, nil
 }
 
-// injected reports whether the Mesh in effect injects pods of ns.
+// injected reports whether ns runs proxies of the Mesh in effect: its
+// pods get sidecars, or it is the operator's, with the gateway.
 func (r *CARootReconciler) injected(ctx context.Context, ns *corev1.Namespace) (bool, error) {
-	if slices.Contains(r.ExcludeNamespaces, ns.Name) {
+	own := ns.Name == r.OwnNamespace && r.OwnNamespace != ""
+	if !own && (!r.Injection || slices.Contains(r.ExcludeNamespaces, ns.Name)) {
 		return false, nil
 	}
 	var meshes meshv1.MeshList
@@ -79,6 +88,9 @@ func (r *CARootReconciler) injected(ctx context.Context, ns *corev1.Namespace) (
 	mesh := effectiveMesh(meshes.Items)
 	if mesh == nil {
 		return false, nil
+	}
+	if own {
+		return true, nil
 	}
 	sel := labels.SelectorFromSet(labels.Set{inject.AnnotationInject: "enabled"})
 	if inj := mesh.Spec.Injection; inj != nil && inj.NamespaceSelector != nil {

@@ -41,8 +41,10 @@ type GatewayReconciler struct {
 	// Namespace of the operator, where the gateway runs.
 	Namespace string
 	// ProxyImage runs the gateway unless the Mesh names another;
-	// XDSAddress is where it reaches the control plane.
-	ProxyImage, XDSAddress string
+	// XDSAddress is where it reaches the control plane, and CAAddress the
+	// certificate service, from which it gets the identity it presents
+	// to the control plane.
+	ProxyImage, XDSAddress, CAAddress string
 }
 
 // +kubebuilder:rbac:groups=apps,resources=deployments,verbs=get;list;watch;create;update;patch;delete
@@ -106,6 +108,12 @@ func (r *GatewayReconciler) objects(mesh *meshv1.Mesh, spec *meshv1.MeshSpec) []
 	meta := func(name string) metav1.ObjectMeta {
 		return metav1.ObjectMeta{Namespace: r.Namespace, Name: name, Labels: labels}
 	}
+	// The gateway passes peers' connections through without decrypting
+	// them; its own certificate is for its xDS connection.
+	id := inject.Config{CAAddress: r.CAAddress}
+	if spec.Identity != nil && spec.Identity.SPIRE != nil {
+		id.WorkloadAPISocket = spec.Identity.SPIRE.WorkloadAPISocket
+	}
 	sa := &corev1.ServiceAccount{TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "ServiceAccount"}, ObjectMeta: meta(GatewayName),
 		AutomountServiceAccountToken: ptr.To(false)}
 	dep := &appsv1.Deployment{
@@ -118,14 +126,16 @@ func (r *GatewayReconciler) objects(mesh *meshv1.Mesh, spec *meshv1.MeshSpec) []
 				ObjectMeta: metav1.ObjectMeta{Labels: podLabels, Annotations: map[string]string{inject.AnnotationInject: "false"}},
 				Spec: corev1.PodSpec{
 					ServiceAccountName: GatewayName,
+					Volumes:            inject.IdentityVolumes(id),
 					SecurityContext:    &corev1.PodSecurityContext{RunAsNonRoot: ptr.To(true), SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault}},
 					Containers: []corev1.Container{{
 						Name:  "gateway",
 						Image: image,
-						Args: []string{"gateway", "--xds-address", r.XDSAddress, "--cluster", string(mesh.Spec.ClusterName),
+						Args: append([]string{"gateway", "--xds-address", r.XDSAddress, "--cluster", string(mesh.Spec.ClusterName),
 							"--namespace", r.Namespace, "--service-account", GatewayName, "--node-id", "$(POD_NAME)." + r.Namespace,
-							fmt.Sprintf("--status-address=:%d", inject.StatusPort)},
-						Env: []corev1.EnvVar{{Name: "POD_NAME", ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: "metadata.name"}}}},
+							fmt.Sprintf("--status-address=:%d", inject.StatusPort)}, inject.IdentityArgs(id)...),
+						VolumeMounts: inject.IdentityMounts(id),
+						Env:          []corev1.EnvVar{{Name: "POD_NAME", ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: "metadata.name"}}}},
 						Ports: []corev1.ContainerPort{
 							{Name: "tls-peers", ContainerPort: gw.Port, Protocol: corev1.ProtocolTCP},
 							{Name: inject.StatusPortName, ContainerPort: inject.StatusPort, Protocol: corev1.ProtocolTCP},

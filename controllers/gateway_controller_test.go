@@ -3,6 +3,7 @@ package controllers
 import (
 	"context"
 	"fmt"
+	"strings"
 	"testing"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -51,6 +52,13 @@ func TestEastWestGatewayFollowsTheMesh(t *testing.T) {
 	if *dep.Spec.Replicas != 3 || c.Image != "example.com/plexus-proxy:test" || c.Args[0] != "gateway" || c.Ports[0].ContainerPort != 16443 ||
 		dep.Spec.Template.Labels[inject.LabelProxy] != "true" || *c.SecurityContext.ReadOnlyRootFilesystem != true || dep.OwnerReferences[0].Name != "gateway" {
 		t.Errorf("Deployment %+v", dep.Spec)
+	}
+	// The gateway gets an identity from the certificate service, as an
+	// injected proxy does, for its mTLS connection to the control plane.
+	args := strings.Join(c.Args, " ")
+	if !strings.Contains(args, "--ca-address=plexus-operator.plexus-monitoring.svc:15012") || !strings.Contains(args, "--credential-file=") ||
+		!strings.Contains(args, "--service-account "+GatewayName) || len(c.VolumeMounts) != 2 || len(dep.Spec.Template.Spec.Volumes) != 2 {
+		t.Errorf("the gateway has no identity: args %q, mounts %+v", args, c.VolumeMounts)
 	}
 	var svc corev1.Service
 	if err := env.Client.Get(ctx, key, &svc); err != nil {

@@ -87,7 +87,7 @@ func (f *injectorFixture) setup(mgr ctrl.Manager) error {
 		return err
 	}
 	return (&CARootReconciler{
-		Client: mgr.GetClient(), Roots: func() []byte { return []byte(testRoots) },
+		Client: mgr.GetClient(), Roots: func() []byte { return []byte(testRoots) }, Injection: true, OwnNamespace: operatorNamespace,
 		ExcludeNamespaces: []string{operatorNamespace, "kube-system"},
 	}).SetupWithManager(mgr)
 }

@@ -133,18 +133,22 @@ func TestInjectorWebhook(t *testing.T) {
 		}
 	})
 
-	t.Run("the CA roots are published where pods are injected", func(t *testing.T) {
-		testenv.Eventually(t, "plexus-ca-root in the injected namespace", func() error {
-			cm := &corev1.ConfigMap{}
-			if err := env.Client.Get(ctx, client.ObjectKey{Namespace: "injected", Name: inject.CARootConfigMap}, cm); err != nil {
-				return err
-			}
-			if cm.Data[inject.CARootKey] != testRoots {
-				return fmt.Errorf("data %v", cm.Data)
-			}
-			return nil
-		})
-		for _, ns := range []string{"legacy", operatorNamespace} {
+	t.Run("the CA roots are published where proxies run", func(t *testing.T) {
+		// Injected namespaces, and the operator's, for its east-west
+		// gateway.
+		for _, ns := range []string{"injected", operatorNamespace} {
+			testenv.Eventually(t, "plexus-ca-root in namespace "+ns, func() error {
+				cm := &corev1.ConfigMap{}
+				if err := env.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: inject.CARootConfigMap}, cm); err != nil {
+					return err
+				}
+				if cm.Data[inject.CARootKey] != testRoots {
+					return fmt.Errorf("data %v", cm.Data)
+				}
+				return nil
+			})
+		}
+		for _, ns := range []string{"legacy", "kube-system"} {
 			err := env.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: inject.CARootConfigMap}, &corev1.ConfigMap{})
 			if !apierrors.IsNotFound(err) {
 				t.Errorf("namespace %s, not injected, has the roots ConfigMap: %v", ns, err)

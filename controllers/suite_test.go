@@ -134,7 +134,7 @@ func run(m *testing.M) int {
 		return 1
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	if err := (&GatewayReconciler{Client: mgr.GetClient(), Namespace: monitoringNamespace, ProxyImage: "example.com/plexus-proxy:test", XDSAddress: "plexus-operator.plexus-monitoring.svc:15010"}).SetupWithManager(mgr); err != nil {
+	if err := (&GatewayReconciler{Client: mgr.GetClient(), Namespace: monitoringNamespace, ProxyImage: "example.com/plexus-proxy:test", XDSAddress: "plexus-operator.plexus-monitoring.svc:15010", CAAddress: "plexus-operator.plexus-monitoring.svc:15012"}).SetupWithManager(mgr); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		cancel()
 		return 1

@@ -49,9 +49,19 @@ type IdentityOptions struct {
 // bundles: a new federated peer is trusted within it.
 const DefaultBundleRefresh = 30 * time.Second
 
+// caIdentity is a running certificate client.
+type caIdentity struct {
+	// stop waits for the client to end, after its context.
+	stop func()
+	// roots verify the control plane.
+	roots *caRoots
+	// first is closed when the first certificate is installed.
+	first <-chan struct{}
+}
+
 // startIdentity obtains the proxy's certificate and keeps it renewed
 // until ctx ends. The proxy is not ready before it has one.
-func startIdentity(ctx context.Context, o IdentityOptions, p *Proxy, m *metrics.Metrics, log *slog.Logger) (func(), error) {
+func startIdentity(ctx context.Context, o IdentityOptions, p *Proxy, m *metrics.Metrics, log *slog.Logger) (*caIdentity, error) {
 	if o.CARootFile == "" || o.CredentialFile == "" {
 		return nil, fmt.Errorf("--ca-address needs --ca-root-file (the roots that verify the CA) and --credential-file (the token that proves who this proxy is)")
 	}
@@ -62,7 +72,7 @@ func startIdentity(ctx context.Context, o IdentityOptions, p *Proxy, m *metrics.
 	if _, err := roots.pool(); err != nil {
 		return nil, err
 	}
-	conn, err := grpc.NewClient(o.CAAddress, grpc.WithTransportCredentials(credentials.NewTLS(roots.tlsConfig())))
+	conn, err := grpc.NewClient(o.CAAddress, grpc.WithTransportCredentials(credentials.NewTLS(roots.tlsConfig(dialHost(o.CAAddress)))))
 	if err != nil {
 		return nil, fmt.Errorf("--ca-address %s: %w", o.CAAddress, err)
 	}
@@ -79,7 +89,11 @@ func startIdentity(ctx context.Context, o IdentityOptions, p *Proxy, m *metrics.
 	// publishes later (a new peer, a rotation) replace them in between.
 	var mu sync.Mutex
 	var current *identity.SVID
+	first := make(chan struct{})
 	install := func(s *identity.SVID) {
+		if current == nil {
+			defer close(first)
+		}
 		p.SetIdentity(secrets(s)...)
 		roots.setBundle(s.Bundle)
 		m.SetTrustDomain(s.ID.TrustDomain().Name())
@@ -90,8 +104,8 @@ func startIdentity(ctx context.Context, o IdentityOptions, p *Proxy, m *metrics.
 		client.Run(ctx, func(s *identity.SVID) {
 			mu.Lock()
 			defer mu.Unlock()
-			current = s
 			install(s)
+			current = s
 		})
 	}()
 	bundlesDone := make(chan struct{})
@@ -119,7 +133,7 @@ func startIdentity(ctx context.Context, o IdentityOptions, p *Proxy, m *metrics.
 			log.Info("trust bundles updated", "federated", len(b.Federated))
 		})
 	}()
-	return func() { <-done; <-bundlesDone; _ = conn.Close() }, nil
+	return &caIdentity{stop: func() { <-done; <-bundlesDone; _ = conn.Close() }, roots: roots, first: first}, nil
 }
 
 // caRoots verifies the certificate service: with the roots in the root
@@ -150,9 +164,10 @@ func (r *caRoots) pool() (*x509.CertPool, error) {
 	return pool, nil
 }
 
-// tlsConfig verifies the server's chain and host name itself, against
-// the roots of the moment.
-func (r *caRoots) tlsConfig() *tls.Config {
+// tlsConfig verifies the server's chain and its certificate for host
+// itself, against the roots of the moment. The host is checked here
+// because TLS leaves IP addresses out of the server name.
+func (r *caRoots) tlsConfig(host string) *tls.Config {
 	return &tls.Config{
 		MinVersion:         tls.VersionTLS12,
 		InsecureSkipVerify: true, // verified in VerifyConnection, with current roots
@@ -168,7 +183,7 @@ func (r *caRoots) tlsConfig() *tls.Config {
 			for _, c := range cs.PeerCertificates[1:] {
 				inter.AddCert(c)
 			}
-			_, err = cs.PeerCertificates[0].Verify(x509.VerifyOptions{DNSName: cs.ServerName, Roots: pool, Intermediates: inter})
+			_, err = cs.PeerCertificates[0].Verify(x509.VerifyOptions{DNSName: host, Roots: pool, Intermediates: inter})
 			return err
 		},
 	}

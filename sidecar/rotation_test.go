@@ -81,11 +81,11 @@ func TestRootRotationWithoutFailedRequests(t *testing.T) {
 		}
 		// The root file is the CA's own, which the rotation rewrites, as
 		// a ConfigMap would be updated.
-		stop, err := startIdentity(ctx, IdentityOptions{CAAddress: ln.Addr().String(), CARootFile: filepath.Join(caDir, identity.FileRoots), CredentialFile: tokenFile}, p.proxy.Proxy, p.proxy.metrics, log)
+		id, err := startIdentity(ctx, IdentityOptions{CAAddress: ln.Addr().String(), CARootFile: filepath.Join(caDir, identity.FileRoots), CredentialFile: tokenFile}, p.proxy.Proxy, p.proxy.metrics, log)
 		if err != nil {
 			t.Fatal(err)
 		}
-		stops = append(stops, stop)
+		stops = append(stops, id.stop)
 		// Stagger the proxies' renewals, as in a real mesh: a rotation
 		// that switched roots at once would leave them a window in which
 		// one holds a certificate the other cannot verify.

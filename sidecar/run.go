@@ -45,6 +45,13 @@ type Options struct {
 	Log          *slog.Logger
 }
 
+// closed is a closed channel: nothing to wait for.
+var closed = func() <-chan struct{} {
+	c := make(chan struct{})
+	close(c)
+	return c
+}()
+
 // Run runs a sidecar until ctx ends, then drains it.
 func Run(ctx context.Context, o Options) error {
 	b := &bootstrap.Bootstrap{Node: &corev3.Node{}}
@@ -83,6 +90,9 @@ func Run(ctx context.Context, o Options) error {
 	}
 
 	stopIdentity := func() {}
+	// xDS is plaintext unless the proxy has a certificate from the mesh
+	// CA; it then waits for the first certificate, which it presents.
+	xdsCreds, identityReady := insecure.NewCredentials(), closed
 	identityCtx, cancelIdentity := context.WithCancel(context.Background())
 	defer cancelIdentity()
 	switch {
@@ -94,10 +104,12 @@ func Run(ctx context.Context, o Options) error {
 			return fmt.Errorf("--spiffe-socket %s: %w", o.Identity.WorkloadAPI, err)
 		}
 	case o.Identity.CAAddress != "":
-		var err error
-		if stopIdentity, err = startIdentity(identityCtx, o.Identity, p, m, o.Log); err != nil {
+		id, err := startIdentity(identityCtx, o.Identity, p, m, o.Log)
+		if err != nil {
 			return err
 		}
+		stopIdentity, identityReady = id.stop, id.first
+		xdsCreds = xdsCredentials(b.XDSAddress, id.roots, p)
 	}
 
 	adminLn, err := (&net.ListenConfig{}).Listen(ctx, "tcp", o.AdminAddress)
@@ -122,7 +134,7 @@ func Run(ctx context.Context, o Options) error {
 	xdsCtx, stopXDS := context.WithCancel(context.Background())
 	if b.XDSAddress != "" {
 		conn, err := grpc.NewClient(b.XDSAddress,
-			grpc.WithTransportCredentials(insecure.NewCredentials()),
+			grpc.WithTransportCredentials(xdsCreds),
 			grpc.WithKeepaliveParams(keepalive.ClientParameters{Time: 30 * time.Second, Timeout: 10 * time.Second}))
 		if err != nil {
 			stopXDS()
@@ -130,7 +142,15 @@ func Run(ctx context.Context, o Options) error {
 		}
 		defer conn.Close()
 		client := xdsclient.New(xdsclient.Config{Conn: conn, Node: b.Node, Target: p, Observer: m, Log: o.Log})
-		go func() { _ = client.Run(xdsCtx); close(xdsDone) }()
+		go func() {
+			defer close(xdsDone)
+			select {
+			case <-identityReady:
+			case <-xdsCtx.Done():
+				return
+			}
+			_ = client.Run(xdsCtx)
+		}()
 	} else {
 		close(xdsDone)
 	}

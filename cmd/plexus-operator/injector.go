@@ -14,7 +14,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
 	"github.com/plexus-mesh/plexus/controllers"
-	"github.com/plexus-mesh/plexus/internal/identity"
 	"github.com/plexus-mesh/plexus/internal/inject"
 	"github.com/plexus-mesh/plexus/internal/webhookcert"
 )
@@ -95,7 +94,7 @@ func webhookServer(port int, certDir string, keeper **webhookcert.Keeper) webhoo
 // setupInjector adds the certificate keeper, the injection webhook and
 // the reconciler of its MutatingWebhookConfiguration; with a certificate
 // directory, only the webhook.
-func setupInjector(mgr ctrl.Manager, cfg config, keeper **webhookcert.Keeper, authority *identity.Authority) error {
+func setupInjector(mgr ctrl.Manager, cfg config, keeper **webhookcert.Keeper) error {
 	ic := cfg.Injector
 	xdsAddr, err := proxyAddress(ic.ProxyXDSAddress, cfg.XDSAddr, cfg.Namespace, "--xds-address")
 	if err != nil {
@@ -105,16 +104,7 @@ func setupInjector(mgr ctrl.Manager, cfg config, keeper **webhookcert.Keeper, au
 	if err != nil {
 		return err
 	}
-	excluded := []string{cfg.Namespace, "kube-system", "kube-public", "kube-node-lease"}
-	roots := func() []byte {
-		if ca := authority.CA(); ca != nil {
-			return identity.EncodeCertificates(ca.Roots())
-		}
-		return nil
-	}
-	if err := (&controllers.CARootReconciler{Client: mgr.GetClient(), Roots: roots, ExcludeNamespaces: excluded}).SetupWithManager(mgr); err != nil {
-		return fmt.Errorf("setting up the CA root publisher: %w", err)
-	}
+	excluded := cfg.excludedNamespaces()
 	handler := &inject.Handler{
 		Config:  controllers.InjectionConfig(mgr.GetClient(), ic.ProxyImage, xdsAddr, caAddr),
 		Decoder: admission.NewDecoder(mgr.GetScheme()),

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -27,7 +28,7 @@ func runLocal(ctx context.Context, dir string, cfg config, log *slog.Logger) err
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	var provider *local.Provider
-	server := ads.New(ads.Config{Log: log, Registerer: reg, ProxiesChanged: func() { provider.ProxiesChanged() }})
+	server := ads.New(ads.Config{Log: log, Registerer: reg, ProxiesChanged: func() { provider.ProxiesChanged() }, RequireIdentity: cfg.XDSMode == xdsStrict})
 	caDir := cfg.CADir
 	if caDir == "" {
 		caDir = filepath.Join(dir, ".ca")
@@ -41,7 +42,7 @@ func runLocal(ctx context.Context, dir string, cfg config, log *slog.Logger) err
 		Publisher: publishers{followMesh{authority: authority, log: log}, server, fed, dash}, Log: log,
 	})
 	ca := &caServer{authority: authority, authn: localJoinTokens{dir: caDir, authority: authority}, addr: cfg.CAAddr,
-		hosts: []string{"127.0.0.1", "localhost"}, log: log.With("component", "ca"), reg: reg, federated: fed.federated, clusters: fed.clusters}
+		hosts: cfg.localHosts(), log: log.With("component", "ca"), reg: reg, federated: fed.federated, clusters: fed.clusters}
 
 	ln, err := listenGRPC(ctx, cfg.XDSAddr)
 	if err != nil {
@@ -53,10 +54,16 @@ func runLocal(ctx context.Context, dir string, cfg config, log *slog.Logger) err
 			return err
 		}
 	}
-	g := grpc.NewServer()
-	server.Register(g)
+	xdsCtx, stopXDS := context.WithCancel(ctx)
+	xdsDone := make(chan struct{})
+	defer func() { stopXDS(); <-xdsDone }()
 	errs := make(chan error, 4)
-	go func() { errs <- g.Serve(ln) }()
+	go func() {
+		defer close(xdsDone)
+		if err := (xdsServing{ads: server, mode: cfg.XDSMode, authority: authority, hosts: cfg.localHosts()}).serve(xdsCtx, ln); err != nil {
+			errs <- err
+		}
+	}()
 	caCtx, stopCA := context.WithCancel(ctx)
 	defer stopCA()
 	go func() { errs <- ca.Start(caCtx) }()
@@ -67,7 +74,6 @@ func runLocal(ctx context.Context, dir string, cfg config, log *slog.Logger) err
 	if cfg.MetricsAddr != "0" {
 		mln, err := (&net.ListenConfig{}).Listen(ctx, "tcp", cfg.MetricsAddr)
 		if err != nil {
-			g.Stop()
 			return fmt.Errorf("metrics address %s: %w", cfg.MetricsAddr, err)
 		}
 		metrics = &http.Server{Handler: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}), ReadHeaderTimeout: 10 * time.Second}
@@ -80,7 +86,8 @@ func runLocal(ctx context.Context, dir string, cfg config, log *slog.Logger) err
 	case <-ctx.Done():
 	case runErr = <-errs:
 	}
-	g.GracefulStop()
+	stopXDS()
+	<-xdsDone
 	if metrics != nil {
 		_ = metrics.Close()
 	}
@@ -88,4 +95,10 @@ func runLocal(ctx context.Context, dir string, cfg config, log *slog.Logger) err
 		runErr = nil
 	}
 	return runErr
+}
+
+// localHosts are the names in the TLS certificate of the certificate
+// service and xDS in local mode.
+func (c *config) localHosts() []string {
+	return slices.Concat([]string{"127.0.0.1", "localhost"}, listenHosts(c.XDSAddr, c.CAAddr), c.CAHosts)
 }

@@ -18,7 +18,6 @@ import (
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
-	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/plexus-mesh/plexus/internal/identity"
 	"github.com/plexus-mesh/plexus/internal/testenv"
@@ -82,7 +81,38 @@ func TestLocalMode(t *testing.T) {
 		}
 	}()
 
-	conn, err := grpc.NewClient(cfg.XDSAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	// The CA issues certificates for join tokens minted with the key it
+	// keeps beside its root, over TLS verified with that root.
+	caDir := filepath.Join(dir, ".ca")
+	var err error
+	var roots []byte
+	testenv.Eventually(t, "the local CA's root", func() error {
+		roots, err = os.ReadFile(filepath.Join(caDir, identity.FileRoots))
+		return err
+	})
+	key, err := identity.JoinKey(caDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	token, err := identity.MintJoinToken(key, spiffeid.RequireFromString("spiffe://east.example/ns/shop/sa/reviews"), time.Hour, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	caConn, err := grpc.NewClient(cfg.CAAddr, grpc.WithTransportCredentials(credentials.NewTLS(clientTLS(nil, roots))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer caConn.Close()
+	svid, err := identity.NewClient(identity.ClientConfig{Conn: caConn, Log: log, Credential: func() (string, error) { return token, nil }}).Fetch(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if svid.ID.String() != "spiffe://east.example/ns/shop/sa/reviews" || time.Until(svid.NotAfter()) < 23*time.Hour {
+		t.Fatalf("issued %s until %s, want the token's identity for the default 24h", svid.ID, svid.NotAfter())
+	}
+	// The proxy talks to the control plane over mutual TLS, with the
+	// certificate it got.
+	conn, err := grpc.NewClient(cfg.XDSAddr, grpc.WithTransportCredentials(credentials.NewTLS(clientTLS(svid, roots))))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -106,34 +136,20 @@ func TestLocalMode(t *testing.T) {
 		}
 		return nil
 	})
+}
 
-	// The CA issues certificates for join tokens minted with the key it
-	// keeps beside its root, over TLS verified with that root.
-	caDir := filepath.Join(dir, ".ca")
-	roots, err := os.ReadFile(filepath.Join(caDir, identity.FileRoots))
-	if err != nil {
-		t.Fatal(err)
-	}
-	key, err := identity.JoinKey(caDir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	token, err := identity.MintJoinToken(key, spiffeid.RequireFromString("spiffe://east.example/ns/shop/sa/reviews"), time.Hour, time.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
+// clientTLS verifies the control plane with the PEM roots and, with an
+// SVID, presents it.
+func clientTLS(svid *identity.SVID, roots []byte) *tls.Config {
 	pool := x509.NewCertPool()
 	pool.AppendCertsFromPEM(roots)
-	caConn, err := grpc.NewClient(cfg.CAAddr, grpc.WithTransportCredentials(credentials.NewTLS(&tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12})))
-	if err != nil {
-		t.Fatal(err)
+	c := &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+	if svid != nil {
+		cert := tls.Certificate{PrivateKey: svid.Key}
+		for _, x := range svid.Chain {
+			cert.Certificate = append(cert.Certificate, x.Raw)
+		}
+		c.Certificates = []tls.Certificate{cert}
 	}
-	defer caConn.Close()
-	svid, err := identity.NewClient(identity.ClientConfig{Conn: caConn, Log: log, Credential: func() (string, error) { return token, nil }}).Fetch(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if svid.ID.String() != "spiffe://east.example/ns/shop/sa/reviews" || time.Until(svid.NotAfter()) < 23*time.Hour {
-		t.Fatalf("issued %s until %s, want the token's identity for the default 24h", svid.ID, svid.NotAfter())
-	}
+	return c
 }

@@ -31,6 +31,9 @@ service account, or ~/.kube/config, in that order.`,
 		SilenceUsage: true,
 		RunE: func(*cobra.Command, []string) error {
 			ctrl.SetLogger(zap.New(zap.UseFlagOptions(&zapOpts)))
+			if err := cfg.validateXDSMode(); err != nil {
+				return err
+			}
 			if localDir != "" {
 				log := slog.New(logr.ToSlogHandler(ctrl.Log))
 				return runLocal(ctrl.SetupSignalHandler(), localDir, cfg, log)

@@ -8,6 +8,7 @@ import (
 	"maps"
 	"net"
 	"net/http"
+	"slices"
 
 	mcsv1a1 "sigs.k8s.io/mcs-api/pkg/apis/v1alpha1"
 
@@ -61,6 +62,9 @@ type config struct {
 	LeaderElectionNamespace string
 	// XDSAddr serves the aggregated xDS API to proxies.
 	XDSAddr string
+	// XDSMode is "strict" (proxies present their workload certificates)
+	// or "permissive" (plaintext too, for proxies without one).
+	XDSMode string
 	// CAAddr serves the certificate service (TLS) to proxies.
 	CAAddr string
 	// CAHosts are more names the certificate service's TLS certificate
@@ -96,7 +100,7 @@ type config struct {
 
 func defaultConfig() config {
 	return config{
-		MetricsAddr: ":8080", ProbeAddr: ":8081", XDSAddr: ":15010", CAAddr: ":15012", Namespace: "plexus-system", DashboardAddr: "127.0.0.1:15080",
+		MetricsAddr: ":8080", ProbeAddr: ":8081", XDSAddr: ":15010", XDSMode: xdsStrict, CAAddr: ":15012", Namespace: "plexus-system", DashboardAddr: "127.0.0.1:15080",
 		Injector: injectorConfig{Port: 9443, Service: "plexus-operator-webhook", ProxyImage: "ghcr.io/plexus-mesh/plexus-proxy:" + version.Get().ImageTag()},
 	}
 }
@@ -107,9 +111,10 @@ func (c *config) bindFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&c.ProbeAddr, "health-probe-bind-address", c.ProbeAddr, "address to serve /healthz and /readyz on")
 	fs.BoolVar(&c.LeaderElect, "leader-elect", c.LeaderElect, "elect a leader so that only one of several replicas reconciles")
 	fs.StringVar(&c.XDSAddr, "xds-address", c.XDSAddr, "address to serve xDS (ADS over gRPC) to proxies on: host:port, or unix:///path")
+	fs.StringVar(&c.XDSMode, "xds-mtls-mode", c.XDSMode, `"strict": serve xDS over mutual TLS only, where each proxy presents its workload certificate and gets the configuration of that identity only; "permissive": take plaintext xDS on the same port too, for proxies that hold no certificate from the mesh CA (SPIRE identities, static certificates)`)
 	fs.StringVar(&c.LeaderElectionNamespace, "leader-election-namespace", c.LeaderElectionNamespace, "namespace of the leader election Lease (default: the operator's namespace)")
 	fs.StringVar(&c.CAAddr, "ca-address", c.CAAddr, "address to serve the certificate service (gRPC over TLS) to proxies on: host:port, or unix:///path")
-	fs.StringSliceVar(&c.CAHosts, "ca-hosts", c.CAHosts, "more host names or IPs in the certificate service's TLS certificate, for proxies that reach it by another name")
+	fs.StringSliceVar(&c.CAHosts, "ca-hosts", c.CAHosts, "more host names or IPs in the TLS certificate of the certificate service and xDS, for proxies that reach them by another name")
 	fs.StringVar(&c.FederationAddr, "federation-address", c.FederationAddr, "address to serve the federation API (gRPC, mTLS) to peers' operators on; empty: off")
 	fs.StringVar(&c.BundleAddr, "bundle-address", c.BundleAddr, "address to serve this trust domain's SPIFFE bundle endpoint (https_spiffe, path /bundle) on; empty: off")
 	fs.StringVar(&c.FederationTarget, "federation-gateway-target", "", "IP:port the east-west gateway forwards peers' federation connections to, such as the operator Service's cluster IP and federation port (default: --federation-address when it names an IP; else the gateway does not carry the federation API)")
@@ -143,6 +148,27 @@ func (c *config) federationTarget() string {
 		return ""
 	}
 	return c.FederationAddr
+}
+
+// controlPlaneHosts are the names in the TLS certificate of the
+// certificate service and xDS: the operator Service's, the IPs they
+// listen on, and --ca-hosts.
+func (c *config) controlPlaneHosts() []string {
+	return slices.Concat(c.serviceHosts("plexus-operator"), listenHosts(c.XDSAddr, c.CAAddr), c.CAHosts)
+}
+
+// validateXDSMode checks --xds-mtls-mode.
+func (c *config) validateXDSMode() error {
+	if c.XDSMode != xdsStrict && c.XDSMode != xdsPermissive {
+		return fmt.Errorf("--xds-mtls-mode %q: use %q (proxies present their workload certificates) or %q (plaintext proxies too)", c.XDSMode, xdsStrict, xdsPermissive)
+	}
+	return nil
+}
+
+// excludedNamespaces never get sidecars: the operator's own and the
+// system ones.
+func (c *config) excludedNamespaces() []string {
+	return []string{c.Namespace, "kube-system", "kube-public", "kube-node-lease"}
 }
 
 // serviceHosts are the DNS names of a Service in the operator's namespace.
@@ -217,7 +243,7 @@ func run(ctx context.Context, restConfig *rest.Config, cfg config) error {
 		return fmt.Errorf("creating the controller manager: %w", err)
 	}
 	slogger := slog.New(logr.ToSlogHandler(ctrl.Log))
-	server := ads.New(ads.Config{Log: slogger.With("component", "xds"), Registerer: ctrlmetrics.Registry})
+	server := ads.New(ads.Config{Log: slogger.With("component", "xds"), Registerer: ctrlmetrics.Registry, RequireIdentity: cfg.XDSMode == xdsStrict})
 	if err := (&controllers.MeshReconciler{Client: mgr.GetClient(), Proxies: server}).SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("setting up the Mesh controller: %w", err)
 	}
@@ -263,14 +289,18 @@ func run(ctx context.Context, restConfig *rest.Config, cfg config) error {
 	}()
 	fed := &operatorFederation{cfg: cfg, authority: authority, log: slogger.With("component", "federation"), reg: ctrlmetrics.Registry, refresh: rebuild}
 	dash := &meshDashboard{ads: server, fed: fed}
-	if err := addXDS(mgr, server, publishers{followMesh{authority: authority, log: slogger.With("component", "ca"), upstream: upstream}, server, fed, dash}, cfg.XDSAddr, fed, refresh, leader); err != nil {
+	if err := addXDS(mgr, server, publishers{followMesh{authority: authority, log: slogger.With("component", "ca"), upstream: upstream}, server, fed, dash}, cfg.XDSAddr, xdsServing{ads: server, mode: cfg.XDSMode, authority: authority, hosts: cfg.controlPlaneHosts()}, fed, refresh, leader); err != nil {
 		return err
 	}
 	gwXDS, err := proxyAddress(cfg.Injector.ProxyXDSAddress, cfg.XDSAddr, cfg.Namespace, "--xds-address")
 	if err != nil {
 		return err
 	}
-	if err := (&controllers.GatewayReconciler{Client: mgr.GetClient(), Namespace: cfg.Namespace, ProxyImage: cfg.Injector.ProxyImage, XDSAddress: gwXDS}).SetupWithManager(mgr); err != nil {
+	gwCA, err := proxyAddress(cfg.Injector.ProxyCAAddress, cfg.CAAddr, cfg.Namespace, "--ca-address")
+	if err != nil {
+		return err
+	}
+	if err := (&controllers.GatewayReconciler{Client: mgr.GetClient(), Namespace: cfg.Namespace, ProxyImage: cfg.Injector.ProxyImage, XDSAddress: gwXDS, CAAddress: gwCA}).SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("setting up the east-west gateway controller: %w", err)
 	}
 	if err := (&controllers.MeshPeerReconciler{
@@ -283,7 +313,7 @@ func run(ctx context.Context, restConfig *rest.Config, cfg config) error {
 		return err
 	}
 	if err := mgr.Add(&caServer{
-		authority: authority, addr: cfg.CAAddr, hosts: append(cfg.serviceHosts("plexus-operator"), cfg.CAHosts...),
+		authority: authority, addr: cfg.CAAddr, hosts: cfg.controlPlaneHosts(),
 		log: slogger.With("component", "ca"), reg: ctrlmetrics.Registry, federated: fed.federated, clusters: fed.clusters,
 		authn: &kube.TokenReviews{Client: mgr.GetClient(), Audience: inject.TokenAudience, TrustDomain: func() (spiffeid.TrustDomain, bool) {
 			if ca := authority.CA(); ca != nil {
@@ -294,8 +324,20 @@ func run(ctx context.Context, restConfig *rest.Config, cfg config) error {
 	}); err != nil {
 		return err
 	}
+	// Injected proxies and the east-west gateway verify the control plane
+	// with the CA roots published in their namespaces.
+	roots := func() []byte {
+		if ca := authority.CA(); ca != nil {
+			return identity.EncodeCertificates(ca.Roots())
+		}
+		return nil
+	}
+	if err := (&controllers.CARootReconciler{Client: mgr.GetClient(), Roots: roots, OwnNamespace: cfg.Namespace, Injection: cfg.Injector.Port != 0,
+		ExcludeNamespaces: cfg.excludedNamespaces()}).SetupWithManager(mgr); err != nil {
+		return fmt.Errorf("setting up the CA root publisher: %w", err)
+	}
 	if cfg.Injector.Port != 0 {
-		if err := setupInjector(mgr, cfg, &keeper, authority); err != nil {
+		if err := setupInjector(mgr, cfg, &keeper); err != nil {
 			return err
 		}
 	}

@@ -2,8 +2,17 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
 	"fmt"
+	"net"
+	"slices"
 	"time"
+
+	"github.com/spiffe/go-spiffe/v2/bundle/x509bundle"
+	"github.com/spiffe/go-spiffe/v2/svid/x509svid"
+	"google.golang.org/grpc/credentials"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/keepalive"
@@ -12,13 +21,14 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 
 	"github.com/plexus-mesh/plexus/controllers"
+	"github.com/plexus-mesh/plexus/internal/identity"
 	"github.com/plexus-mesh/plexus/internal/xds/ads"
 )
 
 // addXDS adds the xDS server and the Kubernetes provider that feeds it.
 // Every replica serves xDS (proxies may connect to any), so it runs
 // without leader election.
-func addXDS(mgr ctrl.Manager, server *ads.Server, publisher controllers.Publisher, addr string, fed *operatorFederation, refresh <-chan event.GenericEvent, leader func() bool) error {
+func addXDS(mgr ctrl.Manager, server *ads.Server, publisher controllers.Publisher, addr string, serving xdsServing, fed *operatorFederation, refresh <-chan event.GenericEvent, leader func() bool) error {
 	gateway := controllers.GatewayAPIInstalled(mgr.GetRESTMapper())
 	if !gateway {
 		ctrl.Log.Info("the Gateway API CRDs are not installed: HTTPRoutes and GRPCRoutes are ignored until they are")
@@ -32,12 +42,13 @@ func addXDS(mgr ctrl.Manager, server *ads.Server, publisher controllers.Publishe
 	if err := r.SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("setting up the mesh config controller: %w", err)
 	}
-	return mgr.Add(xdsRunnable{server: server, addr: addr})
+	return mgr.Add(xdsRunnable{server: server, addr: addr, serving: serving})
 }
 
 type xdsRunnable struct {
-	server *ads.Server
-	addr   string
+	server  *ads.Server
+	addr    string
+	serving xdsServing
 }
 
 var _ manager.LeaderElectionRunnable = xdsRunnable{}
@@ -49,15 +60,96 @@ func (x xdsRunnable) Start(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("xDS address %s: %w (choose another with --xds-address)", x.addr, err)
 	}
-	g := grpc.NewServer(grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 10 * time.Second, PermitWithoutStream: true}))
-	x.server.Register(g)
 	go x.server.Run(ctx)
-	go func() {
-		<-ctx.Done()
+	return x.serving.serve(ctx, ln)
+}
+
+// xDS mTLS modes (--xds-mtls-mode).
+const (
+	xdsStrict     = "strict"
+	xdsPermissive = "permissive"
+)
+
+// xdsServing serves xDS over mutual TLS: the control plane presents a
+// certificate from the mesh CA for hosts, and a proxy its workload
+// certificate, which must chain to the mesh's current roots (both during
+// a root rotation). The ads server then holds each proxy to the identity
+// it presents. In permissive mode the same port takes plaintext too.
+type xdsServing struct {
+	ads       *ads.Server
+	mode      string
+	authority *identity.Authority
+	hosts     []string
+}
+
+// serve serves xDS on ln until ctx ends, then stops gracefully.
+func (x xdsServing) serve(ctx context.Context, ln net.Listener) error {
+	serving := &identity.ServingCertificates{CA: x.authority.CA, Hosts: x.hosts}
+	creds := grpc.Creds(credentials.NewTLS(&tls.Config{
+		MinVersion:     tls.VersionTLS13,
+		GetCertificate: serving.GetCertificate,
+		ClientAuth:     tls.RequireAnyClientCert,
+		VerifyPeerCertificate: func(raw [][]byte, _ [][]*x509.Certificate) error {
+			return verifyWorkload(x.authority.CA(), raw)
+		},
+	}))
+	servers := map[*grpc.Server]net.Listener{}
+	if x.mode == xdsPermissive {
+		split := splitTLS(ln)
+		servers[grpc.NewServer(creds, xdsKeepalive)] = split.tls
+		servers[grpc.NewServer(xdsKeepalive)] = split.plain
+	} else {
+		servers[grpc.NewServer(creds, xdsKeepalive)] = ln
+	}
+	errs := make(chan error, len(servers))
+	for g, l := range servers {
+		x.ads.Register(g)
+		go func() { errs <- g.Serve(l) }()
+	}
+	var err error
+	select {
+	case <-ctx.Done():
+	case err = <-errs:
+	}
+	for g := range servers {
 		g.GracefulStop()
-	}()
-	if err := g.Serve(ln); err != nil {
+	}
+	if err != nil && !errors.Is(err, grpc.ErrServerStopped) {
 		return fmt.Errorf("serving xDS: %w", err)
 	}
 	return nil
+}
+
+// xdsKeepalive lets proxies ping an idle connection every 10s or more.
+var xdsKeepalive = grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 10 * time.Second, PermitWithoutStream: true})
+
+// verifyWorkload checks a workload certificate chain against the mesh's
+// trust bundle.
+func verifyWorkload(ca *identity.CA, raw [][]byte) error {
+	if ca == nil {
+		return errors.New("the mesh CA is not ready yet: create a Mesh")
+	}
+	certs := make([]*x509.Certificate, 0, len(raw))
+	for _, r := range raw {
+		c, err := x509.ParseCertificate(r)
+		if err != nil {
+			return fmt.Errorf("client certificate: %w", err)
+		}
+		certs = append(certs, c)
+	}
+	_, _, err := x509svid.Verify(certs, x509bundle.FromX509Authorities(ca.TrustDomain(), ca.Roots()))
+	return err
+}
+
+// listenHosts are the specific IPs among addresses (host:port), which a
+// serving certificate must name for clients that dial them.
+func listenHosts(addrs ...string) []string {
+	var out []string
+	for _, a := range addrs {
+		host, _, err := net.SplitHostPort(a)
+		if ip := net.ParseIP(host); err == nil && ip != nil && !ip.IsUnspecified() && !slices.Contains(out, host) {
+			out = append(out, host)
+		}
+	}
+	return out
 }

@@ -29,9 +29,10 @@ func newGatewayCommand() *cobra.Command {
 		Long: `gateway takes connections from peer clusters on port 15443 and passes each,
 still encrypted, to a local sidecar of the exported service its TLS server name
 names (outbound.<port>.<service>.<namespace>.svc.clusterset.local). It never
-terminates the sidecars' mTLS and holds no workload certificate. A server name
-that is not an exported service port is refused. Its listener and routes come
-from the control plane (--xds-address).`,
+terminates the sidecars' mTLS. A server name that is not an exported service
+port is refused. Its listener and routes come from the control plane
+(--xds-address), over mutual TLS with the certificate it gets from the
+certificate service (--ca-address), which it uses for nothing else.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			var level slog.Level
@@ -57,6 +58,7 @@ from the control plane (--xds-address).`,
 	f.StringVar(&o.Workload.IP, "ip", "", "address to take peer connections on (port 15443); default: every address")
 	f.StringVar(&o.AdminAddress, "admin-address", o.AdminAddress, "admin API address: /ready, /metrics, /config_dump, /stats")
 	f.StringVar(&o.StatusAddress, "status-address", "", "address serving only /ready and /metrics (for example :15020); off by default")
+	identityFlags(f, &o.Identity)
 	f.DurationVar(&o.DrainTimeout, "drain-timeout", o.DrainTimeout, "how long connections in flight may finish after SIGTERM")
 	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
 	return cmd

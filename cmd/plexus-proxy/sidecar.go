@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/plexus-mesh/plexus/internal/model"
 	"github.com/plexus-mesh/plexus/internal/xds/nodemeta"
@@ -96,10 +97,7 @@ requests in flight finish for up to --drain-timeout.`,
 	f.StringVar(&upstreams, "upstreams", "", "with --interception none: services the application calls at local (loopback) addresses, NAMESPACE/SERVICE:PORT=[IP:]LOCALPORT,... (IP defaults to 127.0.0.1), such as shop/reviews:9080=19080")
 	f.StringVar(&o.AdminAddress, "admin-address", o.AdminAddress, "admin API address: /ready, /metrics, /config_dump, /stats")
 	f.StringVar(&o.StatusAddress, "status-address", "", "address serving only /ready and /metrics, for kubelet probes and Prometheus (for example :15020); off by default")
-	f.StringVar(&o.Identity.CAAddress, "ca-address", "", "certificate service (host:port) to obtain this proxy's workload certificate from; unset, certificates come from xDS or the bootstrap")
-	f.StringVar(&o.Identity.CARootFile, "ca-root-file", "", "PEM roots that verify the certificate service")
-	f.StringVar(&o.Identity.WorkloadAPI, "spiffe-socket", "", "SPIFFE Workload API address (a SPIRE agent), such as unix:///run/spire/agent-sockets/spire-agent.sock, to take certificates from instead of --ca-address")
-	f.StringVar(&o.Identity.CredentialFile, "credential-file", "", "file holding this proxy's proof of identity: a projected ServiceAccount token (audience plexus) or a join token")
+	identityFlags(f, &o.Identity)
 	f.DurationVar(&o.DrainTimeout, "drain-timeout", o.DrainTimeout, "how long requests in flight may finish after SIGTERM")
 	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
 	f.IntVar(&concurrency, "concurrency", 0, "threads running Go code (GOMAXPROCS); 0 follows the container's CPU limit. 1 costs the least CPU per request at moderate load")
@@ -116,4 +114,12 @@ func adminClash(o sidecar.Options) error {
 		}
 	}
 	return nil
+}
+
+// identityFlags bind where a proxy's certificate comes from.
+func identityFlags(f *pflag.FlagSet, o *sidecar.IdentityOptions) {
+	f.StringVar(&o.CAAddress, "ca-address", "", "certificate service (host:port) to obtain this proxy's workload certificate from; the proxy then talks to the control plane over mutual TLS with it. Unset, certificates come from xDS or the bootstrap, and xDS is plaintext")
+	f.StringVar(&o.CARootFile, "ca-root-file", "", "PEM roots that verify the control plane: the certificate service and xDS")
+	f.StringVar(&o.WorkloadAPI, "spiffe-socket", "", "SPIFFE Workload API address (a SPIRE agent), such as unix:///run/spire/agent-sockets/spire-agent.sock, to take certificates from instead of --ca-address")
+	f.StringVar(&o.CredentialFile, "credential-file", "", "file holding this proxy's proof of identity: a projected ServiceAccount token (audience plexus) or a join token")
 }

@@ -268,9 +268,38 @@ func (d *run) startOperator(c *cluster, i int) error {
 func (d *run) startGateway(c *cluster) error {
 	p := d.plan
 	h := p.Host(c.net, 2)
-	return d.procs.start("gateway-"+c.name, filepath.Join(d.o.BinDir, "plexus-proxy"), "gateway",
-		"--xds-address", p.Addr(p.Host(c.net, 1), offXDS), "--node-id", "east-west-gateway."+c.name, "--cluster", c.name,
-		"--ip", h.String(), "--admin-address", p.Addr(h, offAdmin))
+	cred, err := c.joinToken("gateway", "plexus-system", "plexus-east-west-gateway")
+	if err != nil {
+		return err
+	}
+	return d.procs.start("gateway-"+c.name, filepath.Join(d.o.BinDir, "plexus-proxy"), append([]string{"gateway",
+		"--xds-address", p.Addr(p.Host(c.net, 1), offXDS), "--node-id", "east-west-gateway." + c.name, "--cluster", c.name,
+		"--ip", h.String(), "--admin-address", p.Addr(h, offAdmin)}, d.identityArgs(c, cred)...)...)
+}
+
+// joinToken mints a join token for a service account of the cluster and
+// writes it to a file, whose name it returns.
+func (c *cluster) joinToken(name, namespace, serviceAccount string) (string, error) {
+	key, err := identity.JoinKey(c.caDir())
+	if err != nil {
+		return "", err
+	}
+	id, err := identity.WorkloadID(spiffeid.RequireTrustDomainFromString(c.td), namespace, serviceAccount)
+	if err != nil {
+		return "", err
+	}
+	tok, err := identity.MintJoinToken(key, id, 24*time.Hour, time.Now())
+	if err != nil {
+		return "", err
+	}
+	cred := filepath.Join(c.dir, name+".token")
+	return cred, os.WriteFile(cred, []byte(tok), 0o600)
+}
+
+// identityArgs make a proxy get its certificate from the cluster's CA
+// with the join token in cred.
+func (d *run) identityArgs(c *cluster, cred string) []string {
+	return []string{"--ca-address", d.plan.Addr(d.plan.Host(c.net, 1), offCA), "--ca-root-file", filepath.Join(c.caDir(), identity.FileRoots), "--credential-file", cred}
 }
 
 // startWorkload mints the workload's join token, starts its application
@@ -281,20 +310,8 @@ func (d *run) startWorkload(w workload) error {
 		c = d.west
 	}
 	p := d.plan
-	key, err := identity.JoinKey(c.caDir())
+	cred, err := c.joinToken(w.name, "shop", w.sa)
 	if err != nil {
-		return err
-	}
-	id, err := identity.WorkloadID(spiffeid.RequireTrustDomainFromString(c.td), "shop", w.sa)
-	if err != nil {
-		return err
-	}
-	tok, err := identity.MintJoinToken(key, id, 24*time.Hour, time.Now())
-	if err != nil {
-		return err
-	}
-	cred := filepath.Join(c.dir, w.name+".token")
-	if err := os.WriteFile(cred, []byte(tok), 0o600); err != nil {
 		return err
 	}
 	h, app := p.Host(w.net, w.n), p.Host(w.net, w.n+100)
@@ -319,8 +336,8 @@ func (d *run) startWorkload(w workload) error {
 	args := []string{"sidecar", "--xds-address", p.Addr(p.Host(c.net, 1), offXDS), "--node-id", w.name + ".shop",
 		"--workload", w.name, "--namespace", "shop", "--service-account", w.sa, "--cluster", c.name,
 		"--ip", h.String(), "--interception", "none", "--app-address", app.String(), "--admin-address", p.Addr(h, offAdmin),
-		"--ca-address", p.Addr(p.Host(c.net, 1), offCA), "--ca-root-file", filepath.Join(c.caDir(), identity.FileRoots), "--credential-file", cred,
 		"--labels", strings.Join(labels, ",")}
+	args = append(args, d.identityArgs(c, cred)...)
 	if w.app != "" {
 		args = append(args, "--app-ports", fmt.Sprintf("%d/%s", p.Port(w.port), w.proto))
 	}

@@ -13,8 +13,11 @@ const spireVolume = "spire-agent-socket"
 
 // The proxy's certificate comes from the Plexus CA (a projected token and
 // the CA roots) or, with SPIRE, from the agent's Workload API socket.
+// Gateways, which the operator deploys itself, get theirs the same way.
 
-func identityArgs(c Config) []string {
+// IdentityArgs are the proxy flags that say where its certificate comes
+// from.
+func IdentityArgs(c Config) []string {
 	if c.WorkloadAPISocket != "" {
 		return []string{"--spiffe-socket=" + c.WorkloadAPISocket}
 	}
@@ -25,7 +28,8 @@ func socketDir(c Config) string {
 	return path.Dir(strings.TrimPrefix(c.WorkloadAPISocket, "unix://"))
 }
 
-func identityVolumes(c Config) []corev1.Volume {
+// IdentityVolumes are the pod volumes IdentityMounts mount.
+func IdentityVolumes(c Config) []corev1.Volume {
 	if c.WorkloadAPISocket != "" {
 		return []corev1.Volume{{
 			Name:         spireVolume,
@@ -43,7 +47,8 @@ func identityVolumes(c Config) []corev1.Volume {
 	}}
 }
 
-func identityMounts(c Config) []corev1.VolumeMount {
+// IdentityMounts are the proxy container's mounts for IdentityArgs.
+func IdentityMounts(c Config) []corev1.VolumeMount {
 	if c.WorkloadAPISocket != "" {
 		return []corev1.VolumeMount{{Name: spireVolume, MountPath: socketDir(c), ReadOnly: true}}
 	}

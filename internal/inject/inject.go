@@ -108,7 +108,7 @@ func Inject(pod *corev1.Pod, c Config) error {
 		sa = "default"
 	}
 	pod.Spec.InitContainers = append([]corev1.Container{initContainer(c, opts), proxyContainer(c, opts, ports, kube.WorkloadName(pod), sa)}, pod.Spec.InitContainers...)
-	pod.Spec.Volumes = append(pod.Spec.Volumes, identityVolumes(c)...)
+	pod.Spec.Volumes = append(pod.Spec.Volumes, IdentityVolumes(c)...)
 	if pod.Annotations == nil {
 		pod.Annotations = map[string]string{}
 	}
@@ -206,7 +206,7 @@ func proxyContainer(c Config, o options, ports []nodemeta.Port, workload, sa str
 			"--cluster=" + c.ClusterName,
 			"--ip=$(POD_IP)",
 			"--app-ports=" + nodemeta.FormatPorts(ports),
-		}, identityArgs(c)...),
+		}, IdentityArgs(c)...),
 			fmt.Sprintf("--status-address=:%d", StatusPort),
 			"--log-level="+logLevel,
 		),
@@ -216,7 +216,7 @@ func proxyContainer(c Config, o options, ports []nodemeta.Port, workload, sa str
 		Resources:      c.Resources,
 		StartupProbe:   startup,
 		ReadinessProbe: ready,
-		VolumeMounts:   identityMounts(c),
+		VolumeMounts:   IdentityMounts(c),
 		SecurityContext: &corev1.SecurityContext{
 			RunAsUser:                ptr.To[int64](ProxyUID),
 			RunAsGroup:               ptr.To[int64](ProxyUID),

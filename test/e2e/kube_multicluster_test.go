@@ -175,7 +175,7 @@ func (k *kubeCluster) runReviews(t *testing.T, lab *netlab.Lab) (gateway *netlab
 	k.startProxy(t, proxySpec{pod: pod, node: "reviews-0.shop", workload: "reviews", sa: "reviews",
 		appPorts: "8080/http", rootCA: k.file(t, "root.pem", k.root), credential: k.token(t, "reviews")})
 	gateway = lab.Pod(t, k.name+"-gw")
-	k.startGateway(t, gateway)
+	k.startGateway(t, gateway, k.file(t, "root.pem", k.root), k.token(t, "gateway"))
 	return gateway
 }
 

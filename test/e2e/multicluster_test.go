@@ -121,8 +121,10 @@ func (c *cluster) logSaysAll(t *testing.T, want ...string) {
 	})
 }
 
-// startGateway runs the plane's east-west gateway in pod.
-func (m *meshLab) startGateway(t *testing.T, pod *netlab.Pod) {
+// startGateway runs the plane's east-west gateway in pod, as service
+// account shop/gateway: rootCA and credential get it the certificate it
+// presents to the control plane.
+func (m *meshLab) startGateway(t *testing.T, pod *netlab.Pod, rootCA, credential string) {
 	t.Helper()
 	logFile, err := os.Create(filepath.Join(m.dir, "gateway.log"))
 	if err != nil {
@@ -130,7 +132,8 @@ func (m *meshLab) startGateway(t *testing.T, pod *netlab.Pod) {
 	}
 	t.Cleanup(func() { _ = logFile.Close() })
 	cmd := exec.CommandContext(context.Background(), bin.proxy, "gateway", "--xds-address", m.xds, "--node-id", "gateway."+m.cluster,
-		"--cluster", m.cluster, "--ip", pod.IP, "--log-level", "debug")
+		"--cluster", m.cluster, "--ip", pod.IP, "--log-level", "debug", "--namespace", "shop", "--service-account", "gateway",
+		"--ca-address", m.ca, "--ca-root-file", rootCA, "--credential-file", credential)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	pod.Start(t, cmd, proxyUID)
 	m.proxies["gateway"] = cmd
@@ -166,7 +169,7 @@ spec:
 	serveApp(t, reviewsPod, "west-reviews", &west.failing)
 	// east reaches west's federation API through west's gateway, by its
 	// server name; west reaches east's directly (east has no gateway).
-	west.startGateway(t, gwPod)
+	west.startGateway(t, gwPod, west.root, west.token("gateway"))
 	east.peer(t, west, gwPod.IP, nil, true)
 	west.peer(t, east, "192.0.2.1", nil)
 	west.logSays(t, "peer watching exports")
@@ -309,7 +312,7 @@ func TestThreeClustersFailoverAndTrust(t *testing.T) {
 		a.peer(t, peer, gateways[peer].IP, nil)
 		peer.peer(t, a, "192.0.2.1", nil)
 		peer.logSays(t, "peer watching exports")
-		peer.startGateway(t, gateways[peer])
+		peer.startGateway(t, gateways[peer], peer.root, peer.token("gateway"))
 		peer.startProxy(t, proxySpec{pod: pod, node: "reviews." + peer.name, workload: "reviews", sa: "reviews",
 			appPorts: "8080/http", labels: "app=reviews", rootCA: peer.root, credential: peer.token("reviews")})
 	}

@@ -24,6 +24,7 @@ import (
 	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 	serverv3 "github.com/envoyproxy/go-control-plane/pkg/server/v3"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/spiffe/go-spiffe/v2/spiffeid"
 	"google.golang.org/grpc"
 	"google.golang.org/protobuf/proto"
 
@@ -48,6 +49,10 @@ type Config struct {
 	// proxy connects or disconnects, for providers whose endpoints are the
 	// connected proxies (local mode).
 	ProxiesChanged func()
+	// RequireIdentity refuses streams without a client certificate: the
+	// gRPC server must then verify client certificates (mutual TLS).
+	// Streams that come with one are always held to it.
+	RequireIdentity bool
 }
 
 // NACK is an update a proxy refused.
@@ -65,15 +70,17 @@ type Server struct {
 	cache cachev3.SnapshotCache
 	xds   serverv3.Server
 
-	mu        sync.Mutex
-	mesh      *model.Mesh
-	proxies   map[string]*proxyState // by node ID
-	streams   map[int64]string       // stream ID -> node ID
-	deltas    map[int64]string       // incremental stream ID -> node ID
-	nacks     map[string]NACK        // last NACK per node
-	versions  map[string]string      // last snapshot version per node
-	pending   time.Time              // first unpushed change; zero when none
-	triggered chan struct{}
+	mu         sync.Mutex
+	mesh       *model.Mesh
+	proxies    map[string]*proxyState // by node ID
+	streams    map[int64]string       // stream ID -> node ID
+	deltas     map[int64]string       // incremental stream ID -> node ID
+	peers      map[int64]spiffeid.ID  // stream ID -> client identity (mTLS)
+	deltaPeers map[int64]spiffeid.ID  // incremental stream ID -> client identity
+	nacks      map[string]NACK        // last NACK per node
+	versions   map[string]string      // last snapshot version per node
+	pending    time.Time              // first unpushed change; zero when none
+	triggered  chan struct{}
 
 	connected              prometheus.Gauge
 	pushDuration, pushSize prometheus.Observer
@@ -84,6 +91,8 @@ type proxyState struct {
 	node    *corev3.Node
 	meta    *nodemeta.Metadata
 	streams int
+	// identity is the client certificate's ID; zero over plaintext.
+	identity spiffeid.ID
 }
 
 // New creates a server. Register it on a gRPC server and Run it.
@@ -95,14 +104,16 @@ func New(cfg Config) *Server {
 		cfg.MaxDelay = time.Second
 	}
 	s := &Server{
-		cfg:       cfg,
-		cache:     cachev3.NewSnapshotCache(true, cachev3.IDHash{}, nil),
-		proxies:   map[string]*proxyState{},
-		streams:   map[int64]string{},
-		deltas:    map[int64]string{},
-		nacks:     map[string]NACK{},
-		versions:  map[string]string{},
-		triggered: make(chan struct{}, 1),
+		cfg:        cfg,
+		cache:      cachev3.NewSnapshotCache(true, cachev3.IDHash{}, nil),
+		proxies:    map[string]*proxyState{},
+		streams:    map[int64]string{},
+		deltas:     map[int64]string{},
+		peers:      map[int64]spiffeid.ID{},
+		deltaPeers: map[int64]spiffeid.ID{},
+		nacks:      map[string]NACK{},
+		versions:   map[string]string{},
+		triggered:  make(chan struct{}, 1),
 	}
 	connected := telemetry.XDSConnectedProxies.GaugeVec()
 	duration := telemetry.XDSPushDuration.HistogramVec()
@@ -113,6 +124,8 @@ func New(cfg Config) *Server {
 		cfg.Registerer.MustRegister(connected, duration, size, s.nackCount)
 	}
 	s.xds = serverv3.NewServer(context.Background(), s.cache, serverv3.CallbackFuncs{
+		StreamOpenFunc:         s.streamOpen(s.peers),
+		DeltaStreamOpenFunc:    s.streamOpen(s.deltaPeers),
 		StreamClosedFunc:       s.streamClosed,
 		StreamRequestFunc:      s.streamRequest,
 		DeltaStreamClosedFunc:  s.deltaStreamClosed,

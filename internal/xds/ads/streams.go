@@ -7,6 +7,9 @@ import (
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
+	"github.com/spiffe/go-spiffe/v2/spiffeid"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	"github.com/plexus-mesh/plexus/internal/model"
 	"github.com/plexus-mesh/plexus/internal/xds/nodemeta"
@@ -16,8 +19,16 @@ import (
 func (s *Server) streamRequest(stream int64, req *discoveryv3.DiscoveryRequest) error {
 	s.mu.Lock()
 	id, known := s.streams[stream]
+	if known && req.GetNode().GetId() != "" && req.GetNode().GetId() != id {
+		s.mu.Unlock()
+		return status.Errorf(codes.InvalidArgument, "this stream belongs to node %s; a request may not name node %s: open a stream per node", id, req.GetNode().GetId())
+	}
 	if !known && req.GetNode().GetId() != "" {
-		s.register(s.streams, stream, req.GetNode())
+		if err := s.register(s.streams, s.peers, stream, req.GetNode()); err != nil {
+			s.mu.Unlock()
+			s.cfg.Log.Warn("refused a proxy", "node", req.GetNode().GetId(), "error", err)
+			return err
+		}
 	}
 	if id == "" {
 		id = req.GetNode().GetId()
@@ -42,9 +53,15 @@ func (s *Server) streamRequest(stream int64, req *discoveryv3.DiscoveryRequest) 
 func (s *Server) deltaStreamRequest(stream int64, req *discoveryv3.DeltaDiscoveryRequest) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if _, known := s.deltas[stream]; !known && req.GetNode().GetId() != "" {
-		s.deltas[stream] = req.GetNode().GetId()
-		s.register(s.deltas, stream, req.GetNode())
+	id, known := s.deltas[stream]
+	if known && req.GetNode().GetId() != "" && req.GetNode().GetId() != id {
+		return status.Errorf(codes.InvalidArgument, "this stream belongs to node %s; a request may not name node %s: open a stream per node", id, req.GetNode().GetId())
+	}
+	if !known && req.GetNode().GetId() != "" {
+		if err := s.register(s.deltas, s.deltaPeers, stream, req.GetNode()); err != nil {
+			s.cfg.Log.Warn("refused a proxy", "node", req.GetNode().GetId(), "error", err)
+			return err
+		}
 	}
 	if d := req.GetErrorDetail(); d != nil {
 		id := s.deltas[stream]
@@ -58,12 +75,16 @@ func (s *Server) deltaStreamClosed(stream int64, _ *corev3.Node) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.closed(s.deltas, stream)
+	delete(s.deltaPeers, stream)
 }
 
 // register starts tracking a proxy on a stream of the given kind; the
 // caller holds s.mu. A new proxy gets its configuration at the next push,
 // which it triggers.
-func (s *Server) register(streams map[int64]string, stream int64, node *corev3.Node) {
+func (s *Server) register(streams map[int64]string, peers map[int64]spiffeid.ID, stream int64, node *corev3.Node) error {
+	if err := s.authorize(peers, stream, node); err != nil {
+		return err
+	}
 	id := node.GetId()
 	streams[stream] = id
 	p := s.proxies[id]
@@ -73,7 +94,7 @@ func (s *Server) register(streams map[int64]string, stream int64, node *corev3.N
 			s.cfg.Log.Warn("proxy node metadata is incomplete; it gets outbound configuration only", "node", id, "error", err)
 			meta = nil
 		}
-		p = &proxyState{node: node, meta: meta}
+		p = &proxyState{node: node, meta: meta, identity: peers[stream]}
 		s.proxies[id] = p
 		delete(s.versions, id)
 		if s.pending.IsZero() {
@@ -84,12 +105,14 @@ func (s *Server) register(streams map[int64]string, stream int64, node *corev3.N
 	}
 	p.streams++
 	s.connected.Set(float64(len(s.proxies)))
+	return nil
 }
 
 func (s *Server) streamClosed(stream int64, _ *corev3.Node) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.closed(s.streams, stream)
+	delete(s.peers, stream)
 }
 
 // closed stops tracking a stream; the caller holds s.mu.
