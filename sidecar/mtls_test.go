@@ -35,7 +35,7 @@ type testCA struct {
 	pem  []byte
 }
 
-func newTestCA(t *testing.T) *testCA {
+func newTestCA(t testing.TB) *testCA {
 	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -56,7 +56,7 @@ func newTestCA(t *testing.T) *testCA {
 }
 
 // issue returns a certificate and key (PEM) for a SPIFFE ID.
-func (ca *testCA) issue(t *testing.T, id string) (certPEM, keyPEM []byte) {
+func (ca *testCA) issue(t testing.TB, id string) (certPEM, keyPEM []byte) {
 	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -135,17 +135,22 @@ const (
 )
 
 // mtlsMesh is a client and a server sidecar that speak mTLS (HTTP/2) to
-// each other, in front of an HTTP app.
+// each other, in front of an HTTP app; or h2c, when plaintext.
 type mtlsMesh struct {
 	cp                    *controlPlane
 	ca                    *testCA
 	client, server        *testProxy
 	outboundPort, inbound uint32
 	app                   *backend
+	plaintext             bool
 }
 
-func startMTLSMesh(t *testing.T, permissive bool, expectServer string) *mtlsMesh {
-	m := &mtlsMesh{cp: startControlPlane(t), ca: newTestCA(t), outboundPort: freePort(t), inbound: freePort(t)}
+func startMTLSMesh(t testing.TB, permissive bool, expectServer string) *mtlsMesh {
+	return startSidecarPair(t, &mtlsMesh{}, permissive, expectServer)
+}
+
+func startSidecarPair(t testing.TB, m *mtlsMesh, permissive bool, expectServer string) *mtlsMesh {
+	m.cp, m.ca, m.outboundPort, m.inbound = startControlPlane(t), newTestCA(t), freePort(t), freePort(t)
 	m.server, m.client = startProxy(t, m.cp, "server"), startProxy(t, m.cp, "client")
 	m.app = startBackend(t, "app", func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/stream" {
@@ -163,10 +168,12 @@ func startMTLSMesh(t *testing.T, permissive bool, expectServer string) *mtlsMesh
 	return m
 }
 
-func (m *mtlsMesh) publishServer(t *testing.T, permissive bool) {
+func (m *mtlsMesh) publishServer(t testing.TB, permissive bool) {
 	cert, key := m.ca.issue(t, serverID)
 	inbound := build.Listener("inbound|app", "127.0.0.2", m.inbound, corev3.TrafficDirection_INBOUND, build.HTTPManager("inbound", "inbound|app"))
-	inbound.FilterChains[0].TransportSocket = downstreamTLS()
+	if !m.plaintext {
+		inbound.FilterChains[0].TransportSocket = downstreamTLS()
+	}
 	if permissive {
 		inbound.FilterChains[0].FilterChainMatch = &listenerv3.FilterChainMatch{TransportProtocol: "tls"}
 		inbound.FilterChains = append(inbound.FilterChains, &listenerv3.FilterChain{
@@ -174,32 +181,44 @@ func (m *mtlsMesh) publishServer(t *testing.T, permissive bool) {
 			Filters:          []*listenerv3.Filter{build.HTTPManager("inbound", "inbound|app")},
 		})
 	}
-	v := m.cp.set(t, "server", map[resourcev3.Type][]types.Resource{
+	resources := map[resourcev3.Type][]types.Resource{
 		resourcev3.ClusterType:  {staticCluster(false, m.app.port())},
 		resourcev3.ListenerType: {inbound},
 		resourcev3.RouteType:    {build.RouteConfig("inbound|app", build.VirtualHost("app", []string{"*"}, build.RouteToCluster("app", "inbound|app", 0)))},
-		resourcev3.SecretType:   {certSecret(cert, key), rootSecret(m.ca.pem)},
-	})
-	m.server.waitVersion(t, resourcev3.SecretType, v)
+	}
+	if !m.plaintext {
+		resources[resourcev3.SecretType] = []types.Resource{certSecret(cert, key), rootSecret(m.ca.pem)}
+	}
+	v := m.cp.set(t, "server", resources)
+	if !m.plaintext {
+		m.server.waitVersion(t, resourcev3.SecretType, v)
+	}
 	m.server.waitVersion(t, resourcev3.RouteType, v)
 }
 
-func (m *mtlsMesh) publishClient(t *testing.T, expectServer string, cert []byte, key ...[]byte) {
+func (m *mtlsMesh) publishClient(t testing.TB, expectServer string, cert []byte, key ...[]byte) {
 	if cert == nil {
 		var k []byte
 		cert, k = m.ca.issue(t, clientID)
 		key = [][]byte{k}
 	}
 	cl := build.Cluster(build.ClusterOptions{Name: "outbound|app", HTTP2: true, Service: "app", Namespace: "test", MeshCluster: "local"})
-	cl.TransportSocket = upstreamTLS(expectServer)
-	v := m.cp.set(t, "client", map[resourcev3.Type][]types.Resource{
+	if !m.plaintext {
+		cl.TransportSocket = upstreamTLS(expectServer)
+	}
+	resources := map[resourcev3.Type][]types.Resource{
 		resourcev3.ClusterType:  {cl},
 		resourcev3.EndpointType: {build.LoadAssignment("outbound|app", build.Endpoints(0, "z1", build.Address("127.0.0.2", m.inbound)))},
 		resourcev3.ListenerType: {build.Listener("outbound|app", "127.0.0.1", m.outboundPort, corev3.TrafficDirection_OUTBOUND, build.HTTPManager("outbound", "outbound|app"))},
 		resourcev3.RouteType:    {build.RouteConfig("outbound|app", build.VirtualHost("app", []string{"*"}, build.RouteToCluster("app", "outbound|app", 0)))},
-		resourcev3.SecretType:   {certSecret(cert, key[0]), rootSecret(m.ca.pem)},
-	})
-	m.client.waitVersion(t, resourcev3.SecretType, v)
+	}
+	if !m.plaintext {
+		resources[resourcev3.SecretType] = []types.Resource{certSecret(cert, key[0]), rootSecret(m.ca.pem)}
+	}
+	v := m.cp.set(t, "client", resources)
+	if !m.plaintext {
+		m.client.waitVersion(t, resourcev3.SecretType, v)
+	}
 	m.client.waitVersion(t, resourcev3.RouteType, v)
 	m.client.waitVersion(t, resourcev3.EndpointType, v)
 }

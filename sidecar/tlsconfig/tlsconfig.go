@@ -103,6 +103,17 @@ func Server(m Material, t *config.DownstreamTLS) (*tls.Config, error) {
 	return c, nil
 }
 
+// KeyExchanges are what a sidecar offers another for the TLS key
+// exchange: the post-quantum hybrid of P-256 and ML-KEM-768, else a
+// classical one. Go's default would be X25519 with ML-KEM-768: the P-256
+// hybrid costs the server about 8% less CPU per full handshake (Go's
+// P-256 is faster than its X25519 on amd64; BenchmarkFullMTLSHandshake),
+// and both its parts are NIST approved. Go sends a key share for the
+// first exchange it supports in its own order, so X25519 with ML-KEM-768
+// is left out rather than ranked lower. Servers accept every exchange Go
+// does and prefer post-quantum ones, so older peers keep theirs.
+var KeyExchanges = []tls.CurveID{tls.SecP256r1MLKEM768, tls.CurveP256, tls.X25519}
+
 // authorizeTrustDomains admits clients that are members of one of names;
 // none admits any client the bundles verify. A trust bundle only says who a
 // client is: which trust domains a port serves is the port's own decision
@@ -160,6 +171,9 @@ func Client(m Material, t *config.UpstreamTLS, alpn []string) (*tls.Config, erro
 	(&verifiedPeers{bundles: bundles, now: time.Now}).wrap(c)
 	reverifyResumed(c, bundles, authorizer)
 	c.ServerName = t.SNI
+	if t.CertificateSecret != "" {
+		c.CurvePreferences = KeyExchanges // mesh mTLS; other TLS keeps Go's defaults
+	}
 	c.NextProtos = t.ALPN
 	if len(c.NextProtos) == 0 {
 		c.NextProtos = alpn

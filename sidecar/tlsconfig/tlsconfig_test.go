@@ -359,3 +359,35 @@ func TestTrustDomainsOfAPort(t *testing.T) {
 		}
 	}
 }
+
+// TestPostQuantumKeyExchange: sidecars agree on P-256 with ML-KEM-768, a
+// post-quantum hybrid, and still talk to a peer that offers only X25519
+// with ML-KEM-768 (Go's default first choice).
+func TestPostQuantumKeyExchange(t *testing.T) {
+	ca := newCA(t)
+	ln, _ := startServer(t, ca)
+	clientCfg, err := Client(proxyMaterial(t, ca, "/ns/shop/sa/productpage"), &config.UpstreamTLS{CertificateSecret: "default", ValidationSecret: "ROOTCA"}, []string{"h2"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	clientCfg.ClientSessionCache = nil
+	for _, tc := range []struct {
+		offer []tls.CurveID
+		want  tls.CurveID
+	}{
+		{offer: KeyExchanges, want: tls.SecP256r1MLKEM768},
+		{offer: []tls.CurveID{tls.X25519MLKEM768}, want: tls.X25519MLKEM768},
+	} {
+		cfg := clientCfg.Clone()
+		cfg.CurvePreferences = tc.offer
+		d := tls.Dialer{Config: cfg}
+		c, err := d.DialContext(context.Background(), "tcp", ln.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := c.(*tls.Conn).ConnectionState().CurveID; got != tc.want {
+			t.Errorf("offering %v: agreed on %v, want %v", tc.offer, got, tc.want)
+		}
+		_ = c.Close()
+	}
+}

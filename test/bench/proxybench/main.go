@@ -28,6 +28,9 @@ type options struct {
 	proxyArgs                   []string
 	qps, conns, maxConns        int
 	duration, maxDuration       time.Duration
+	costRounds                  int
+	costDuration                time.Duration
+	only                        string
 }
 
 func main() {
@@ -40,6 +43,9 @@ func main() {
 	flag.IntVar(&o.maxConns, "max-c", 64, "connections for the maximum throughput run")
 	flag.DurationVar(&o.duration, "t", 15*time.Second, "duration of the constant-rate run")
 	flag.DurationVar(&o.maxDuration, "max-t", 10*time.Second, "duration of the maximum throughput run")
+	flag.IntVar(&o.costRounds, "cost-rounds", 10, "rounds of the paired h2c / mTLS comparison; 0 skips it")
+	flag.DurationVar(&o.costDuration, "cost-t", 6*time.Second, "duration of each pair's load in a round of the comparison")
+	flag.StringVar(&o.only, "only", "", `"mtls-cost": run only the paired h2c / mTLS comparison`)
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	err := run(ctx, o)
@@ -74,6 +80,9 @@ func run(ctx context.Context, o options) error {
 
 	var results []result
 	for _, s := range setups(o, backendAddr) {
+		if o.only != "" {
+			break
+		}
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
@@ -85,7 +94,9 @@ func run(ctx context.Context, o options) error {
 		}
 		results = append(results, r)
 	}
-	report := render(o, results)
+	fmt.Fprintln(os.Stderr, "measuring what mTLS adds to the sidecar pair")
+	cost := measureMTLSCost(ctx, o, backendAddr)
+	report := render(o, results, cost)
 	fmt.Print(report)
 	if o.out != "" {
 		return os.WriteFile(o.out, []byte(report), 0o644)

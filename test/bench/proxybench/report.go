@@ -12,7 +12,7 @@ import (
 func ms(s float64) string { return fmt.Sprintf("%.3f", s*1000) }
 
 // render formats the results as Markdown.
-func render(o options, results []result) string {
+func render(o options, results []result, cost mtlsCost) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "# Proxy benchmark\n\n")
 	fmt.Fprintf(&b, "Run %s on %d cores (%s/%s, %s), everything on loopback: the backend, the proxies and the load generator share the machine. ",
@@ -59,6 +59,7 @@ func render(o options, results []result) string {
 	b.WriteString(targets(results, direct, nginx))
 	fmt.Fprintf(&b, "\nCPU seconds per 1,000 requests equals vCPU per 1,000 requests/s. For two sidecars the numbers are client / server sidecar. Versions: %s; %s; %s.\n",
 		version("nginx", "-v"), version("haproxy", "-v"), version(o.fortio, "version"))
+	b.WriteString(cost.render(o))
 	b.WriteString("\nThe control plane's scale benchmark (xDS to 1,000 and 5,000 proxies) is in [benchmarks-control-plane.md](benchmarks-control-plane.md).\n")
 	return b.String()
 }
@@ -83,12 +84,6 @@ func targets(results []result, direct *result, nginx float64) string {
 	if r == nil || direct == nil || len(r.cpuPer1000) == 0 {
 		return ""
 	}
-	mark := func(ok bool) string {
-		if ok {
-			return "met"
-		}
-		return "**not met**"
-	}
 	var b strings.Builder
 	b.WriteString("\nTargets for one sidecar at 1,000 requests/s:\n\n")
 	latency := func(added, target float64) string {
@@ -110,6 +105,14 @@ func targets(results []result, direct *result, nginx float64) string {
 	}
 	b.WriteString("\n")
 	return b.String()
+}
+
+// mark says whether a target is met.
+func mark(ok bool) string {
+	if ok {
+		return "met"
+	}
+	return "**not met**"
 }
 
 // virtualized reports whether the CPU says it runs under a hypervisor.

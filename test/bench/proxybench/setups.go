@@ -111,7 +111,7 @@ func plexusChain(ctx context.Context, o options, backend string, n int, mtls boo
 		last := i == n-1 // beside the backend
 		http2 := !last   // sidecar to sidecar is HTTP/2
 		cfg := plexusBootstrap(port, target, http2, mtls && i > 0, mtls && !last, ca, fmt.Sprintf("spiffe://bench.example/ns/bench/sa/hop%d", i))
-		file := filepath.Join(o.workdir, fmt.Sprintf("plexus-%d-%d.yaml", n, i))
+		file := filepath.Join(o.workdir, fmt.Sprintf("plexus-%d-%d-mtls-%v.yaml", n, i, mtls))
 		if err := os.WriteFile(file, []byte(cfg), 0o600); err != nil {
 			stop()
 			return "", nil, nil, err
