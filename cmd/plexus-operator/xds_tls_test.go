@@ -42,7 +42,8 @@ func startLocalPlane(t *testing.T, mode string) *localPlane {
 		t.Fatal(err)
 	}
 	p := &localPlane{cfg: defaultConfig(), caDir: filepath.Join(dir, ".ca"), log: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))}
-	p.cfg.MetricsAddr, p.cfg.DashboardAddr, p.cfg.XDSMode = "0", "0", mode
+	p.cfg.DashboardAddr, p.cfg.XDSMode = "0", mode
+	p.cfg.MetricsAddr = fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
 	p.cfg.XDSAddr = fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
 	p.cfg.CAAddr = fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
 	ctx, cancel := context.WithCancel(context.Background())
@@ -107,6 +108,23 @@ func (p *localPlane) ads(t *testing.T, creds credentials.TransportCredentials, n
 	}
 	_, err = stream.Recv()
 	return stream, err
+}
+
+// streams reads how many xDS streams the control plane served or refused
+// (result), over mTLS or not.
+func (p *localPlane) streams(t *testing.T, mtls bool, result string) string {
+	t.Helper()
+	_, body, err := testenv.Get("http://" + p.cfg.MetricsAddr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	series := fmt.Sprintf(`plexus_xds_streams_total{mtls="%v",result="%s"} `, mtls, result)
+	for line := range strings.Lines(body) {
+		if v, ok := strings.CutPrefix(line, series); ok {
+			return strings.TrimSpace(v)
+		}
+	}
+	return "0"
 }
 
 func node(id, sa string) *corev3.Node {
@@ -182,6 +200,12 @@ func TestXDSIsMutualTLS(t *testing.T) {
 		_, err = stream.Recv()
 	}
 	wantCode(t, "a stream switching nodes", err, codes.InvalidArgument, "this stream belongs to node reviews-2.shop")
+
+	// Refusals are counted; plaintext and anonymous clients never got
+	// past TLS.
+	if served, refused := p.streams(t, true, "served"), p.streams(t, true, "refused"); served != "2" || refused != "2" {
+		t.Errorf("plexus_xds_streams_total over mTLS: %s served, %s refused; want 2 and 2", served, refused)
+	}
 }
 
 // TestXDSPermissive: in permissive mode one port takes plaintext proxies
@@ -198,6 +222,10 @@ func TestXDSPermissive(t *testing.T) {
 	}
 	_, err := p.ads(t, mtls(reviews, p.roots), node("liar.shop", "ratings"))
 	wantCode(t, "reviews claiming to be ratings", err, codes.PermissionDenied, "its certificate is spiffe://east.example/ns/shop/sa/reviews")
+	// Users see when strict mode would be safe: no plaintext streams.
+	if n := p.streams(t, false, "served"); n != "1" {
+		t.Errorf("plaintext streams served: %s, want 1", n)
+	}
 }
 
 func TestXDSModeFlag(t *testing.T) {

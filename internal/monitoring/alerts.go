@@ -32,6 +32,7 @@ const (
 	AlertCARootExpiry             = "PlexusCARootExpiring"
 	AlertProxyDisconnected        = "PlexusProxyDisconnected"
 	AlertConfigRejected           = "PlexusConfigRejected"
+	AlertProxyRefused             = "PlexusProxyRefused"
 	AlertControlPlaneDown         = "PlexusControlPlaneDown"
 	AlertPeerDisconnected         = "PlexusPeerDisconnected"
 	errorRateThreshold            = 0.05
@@ -46,7 +47,7 @@ func Alerts() []string {
 		AlertErrorBudgetBurnFast, AlertErrorBudgetBurnSlow, AlertLatencyBudgetBurnFast, AlertLatencyBudgetBurnSlow,
 		AlertCircuitBreakerOverflow, AlertOutlierEjections,
 		AlertProxyCertificateExpiry, AlertCARootExpiry,
-		AlertProxyDisconnected, AlertConfigRejected, AlertControlPlaneDown, AlertPeerDisconnected,
+		AlertProxyDisconnected, AlertConfigRejected, AlertProxyRefused, AlertControlPlaneDown, AlertPeerDisconnected,
 	}
 }
 
@@ -127,6 +128,13 @@ func alerts(o Options) []monitoringv1.Rule {
 			summary: "Proxies in cluster {{ $labels.cluster }} reject {{ $labels.type }} configuration.",
 			description: "Proxies refused {{ $value | humanize }} {{ $labels.type }} updates in 10 minutes and keep their previous configuration. " +
 				"The Mesh's ConfigAccepted condition names the proxies and the error.",
+		},
+		{
+			name: AlertProxyRefused, severity: SeverityWarning,
+			expr:    fmt.Sprintf(`sum by (%s) (increase(%s{%s="refused"}[10m])) > 0`, LabelCluster, telemetry.XDSStreams.Name, telemetry.LabelResult),
+			summary: "The control plane in cluster {{ $labels.cluster }} refused proxies.",
+			description: "{{ $value | humanize }} xDS streams were refused in 10 minutes: a proxy claimed a workload other than its certificate's, or another identity's node ID. " +
+				"The operator's log line \"refused a proxy\" names the node and both identities.",
 		},
 		{
 			name: AlertPeerDisconnected, severity: SeverityWarning, forDur: "5m",

@@ -169,6 +169,11 @@ var (
 		Help:    "Size of the xDS resources of one proxy, per push.",
 		Buckets: []float64{1 << 10, 4 << 10, 16 << 10, 64 << 10, 256 << 10, 1 << 20, 4 << 20},
 	}
+	XDSStreams = Metric{
+		Name: "plexus_xds_streams_total", Kind: Counter,
+		Help:   "xDS streams proxies opened, by whether they came over mutual TLS and whether the control plane served or refused them.",
+		Labels: []string{LabelMTLS, LabelResult},
+	}
 	XDSNACKs = Metric{
 		Name: "plexus_xds_nacks_total", Kind: Counter,
 		Help:   "xDS updates proxies refused, by resource type.",
@@ -212,7 +217,7 @@ var (
 
 // ControlPlane returns every metric the control plane publishes.
 func ControlPlane() []Metric {
-	return []Metric{XDSConnectedProxies, XDSPushDuration, XDSPushSize, XDSNACKs, CertificatesIssued, CARootExpiry,
+	return []Metric{XDSConnectedProxies, XDSPushDuration, XDSPushSize, XDSStreams, XDSNACKs, CertificatesIssued, CARootExpiry,
 		FederationPeerConnected, FederationImportedServices, FederationLastSync, FederationBundleRefresh}
 }
 

@@ -20,8 +20,8 @@ var LabelHelp = map[string]string{
 	LabelReason:               "Why the event happened, such as `5xx`, `per_try`, `consecutive_5xx`, `no_healthy_upstream` or `rbac_access_denied`.",
 	LabelLimit:                "The circuit breaker limit that was reached: `connections`, `pending`, `requests` or `retries`.",
 	LabelType:                 "xDS resource type: `Listener`, `Cluster`, `RouteConfiguration`, `ClusterLoadAssignment` or `Secret`.",
-	LabelResult:               "Outcome: `ack` or `nack` for configuration, `success` or `failure` for renewals, `issued`, `unauthenticated`, `refused` or `error` for the CA.",
-	LabelMTLS:                 "`true` for mutual TLS connections, `false` for plaintext (accepted in PERMISSIVE mode only).",
+	LabelResult:               "Outcome: `ack` or `nack` for configuration, `success` or `failure` for renewals, `issued`, `unauthenticated`, `refused` or `error` for the CA, `served` or `refused` for xDS streams.",
+	LabelMTLS:                 "`true` for mutual TLS connections, `false` for plaintext (accepted in PERMISSIVE mode only; for xDS, with --xds-mtls-mode=permissive).",
 	LabelPeer:                 "A federated peer cluster, by the name of its MeshPeer.",
 }
 

@@ -2,6 +2,7 @@ package ads
 
 import (
 	"context"
+	"strconv"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
@@ -44,6 +45,7 @@ func (s *Server) streamOpen(peers map[int64]spiffeid.ID) func(context.Context, i
 		id, ok := peerID(ctx)
 		if !ok {
 			if s.cfg.RequireIdentity {
+				s.countStream(false, false)
 				return status.Error(codes.Unauthenticated, "the control plane takes xDS over mutual TLS only: connect with the proxy's workload certificate (plexus-proxy --ca-address, --ca-root-file and --credential-file)")
 			}
 			return nil
@@ -53,6 +55,15 @@ func (s *Server) streamOpen(peers map[int64]spiffeid.ID) func(context.Context, i
 		s.mu.Unlock()
 		return nil
 	}
+}
+
+// countStream counts a stream whose node was served or refused.
+func (s *Server) countStream(mtls, served bool) {
+	result := "refused"
+	if served {
+		result = "served"
+	}
+	s.streamCount.WithLabelValues(strconv.FormatBool(mtls), result).Inc()
 }
 
 // authorize checks a proxy's claims against the identity its stream

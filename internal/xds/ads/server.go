@@ -85,6 +85,7 @@ type Server struct {
 	connected              prometheus.Gauge
 	pushDuration, pushSize prometheus.Observer
 	nackCount              *prometheus.CounterVec
+	streamCount            *prometheus.CounterVec
 }
 
 type proxyState struct {
@@ -119,9 +120,10 @@ func New(cfg Config) *Server {
 	duration := telemetry.XDSPushDuration.HistogramVec()
 	size := telemetry.XDSPushSize.HistogramVec()
 	s.nackCount = telemetry.XDSNACKs.CounterVec()
+	s.streamCount = telemetry.XDSStreams.CounterVec()
 	s.connected, s.pushDuration, s.pushSize = connected.WithLabelValues(), duration.WithLabelValues(), size.WithLabelValues()
 	if cfg.Registerer != nil {
-		cfg.Registerer.MustRegister(connected, duration, size, s.nackCount)
+		cfg.Registerer.MustRegister(connected, duration, size, s.nackCount, s.streamCount)
 	}
 	s.xds = serverv3.NewServer(context.Background(), s.cache, serverv3.CallbackFuncs{
 		StreamOpenFunc:         s.streamOpen(s.peers),

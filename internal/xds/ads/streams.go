@@ -82,9 +82,12 @@ func (s *Server) deltaStreamClosed(stream int64, _ *corev3.Node) {
 // caller holds s.mu. A new proxy gets its configuration at the next push,
 // which it triggers.
 func (s *Server) register(streams map[int64]string, peers map[int64]spiffeid.ID, stream int64, node *corev3.Node) error {
+	_, mtls := peers[stream]
 	if err := s.authorize(peers, stream, node); err != nil {
+		s.countStream(mtls, false)
 		return err
 	}
+	s.countStream(mtls, true)
 	id := node.GetId()
 	streams[stream] = id
 	p := s.proxies[id]
