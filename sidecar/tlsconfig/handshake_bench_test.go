@@ -21,11 +21,12 @@ import (
 // in a child process (this test binary, running TestHandshakeServer), and
 // its CPU time per full handshake comes from /proc.
 const (
-	envServerCA = "PLEXUS_HANDSHAKE_SERVER_CA"
+	envServerCA      = "PLEXUS_HANDSHAKE_SERVER_CA"
+	envServerTickets = "PLEXUS_HANDSHAKE_SERVER_TICKETS"
 )
 
-// TestHandshakeServer is the benchmark's server; it does nothing unless
-// started by BenchmarkFullMTLSHandshake.
+// TestHandshakeServer is the benchmarks' server; it does nothing unless
+// started by BenchmarkFullMTLSHandshake or BenchmarkResumedMTLSHandshake.
 func TestHandshakeServer(t *testing.T) {
 	dir := os.Getenv(envServerCA)
 	if dir == "" {
@@ -39,7 +40,7 @@ func TestHandshakeServer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg.SessionTicketsDisabled = true // every handshake in full
+	cfg.SessionTicketsDisabled = os.Getenv(envServerTickets) == "" // every handshake in full
 	ln, err := tls.Listen("tcp", "127.0.0.1:0", cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -76,33 +77,7 @@ func cpuSeconds(pid int) (float64, error) {
 // the full handshakes one core can do per second, for the mesh's key
 // exchange and two others.
 func BenchmarkFullMTLSHandshake(b *testing.B) {
-	dir := b.TempDir()
-	ca, err := identity.LoadOrCreateFiles(filepath.Join(dir, "ca"), td, time.Now())
-	if err != nil {
-		b.Fatal(err)
-	}
-	self, err := os.Executable()
-	if err != nil {
-		b.Fatal(err)
-	}
-	server := exec.CommandContext(context.Background(), self, "-test.run=^TestHandshakeServer$", "-test.v=false")
-	// One core: the server's CPU per handshake without idle threads
-	// spinning for work on the other.
-	server.Env = append(os.Environ(), envServerCA+"="+filepath.Join(dir, "ca"), "GOMAXPROCS=1")
-	out, err := server.StdoutPipe()
-	if err != nil {
-		b.Fatal(err)
-	}
-	if err := server.Start(); err != nil {
-		b.Fatal(err)
-	}
-	defer func() { _ = server.Process.Kill(); _ = server.Wait() }()
-	addr, err := bufio.NewReader(out).ReadString('\n')
-	if err != nil {
-		b.Fatal(err)
-	}
-	addr = strings.TrimSpace(addr)
-
+	ca, addr, server := startHandshakeServer(b, false)
 	client := proxyMaterial(b, ca, "/ns/bench/sa/client")
 	base, err := Client(client, &config.UpstreamTLS{CertificateSecret: "default", ValidationSecret: "ROOTCA", SPIFFEIDs: []string{"spiffe://east.example/ns/bench/sa/server"}}, []string{"h2"})
 	if err != nil {
@@ -121,11 +96,60 @@ func BenchmarkFullMTLSHandshake(b *testing.B) {
 	} {
 		cfg := base.Clone()
 		cfg.CurvePreferences = kx.offers
-		b.Run(kx.name, func(b *testing.B) { benchmarkHandshakes(b, cfg, addr, server.Process.Pid) })
+		b.Run(kx.name, func(b *testing.B) { benchmarkHandshakes(b, cfg, addr, server, false) })
 	}
 }
 
-func benchmarkHandshakes(b *testing.B, cfg *tls.Config, addr string, server int) {
+// BenchmarkResumedMTLSHandshake is what a reconnect between sidecars
+// costs the server: the session resumes (no signatures, no certificate
+// chain, no ML-KEM) and is verified again against the trust bundle.
+func BenchmarkResumedMTLSHandshake(b *testing.B) {
+	ca, addr, server := startHandshakeServer(b, true)
+	cfg, err := Client(proxyMaterial(b, ca, "/ns/bench/sa/client"), &config.UpstreamTLS{CertificateSecret: "default", ValidationSecret: "ROOTCA", SPIFFEIDs: []string{"spiffe://east.example/ns/bench/sa/server"}}, []string{"h2"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	benchmarkHandshakes(b, cfg, addr, server, true)
+}
+
+// startHandshakeServer runs TestHandshakeServer in a child process on one
+// core (its CPU per handshake without idle threads spinning for work on
+// the other), with session tickets or without; it returns the mesh CA
+// both sides use, the server's address and its process ID.
+func startHandshakeServer(b *testing.B, tickets bool) (*identity.CA, string, int) {
+	dir := b.TempDir()
+	ca, err := identity.LoadOrCreateFiles(filepath.Join(dir, "ca"), td, time.Now())
+	if err != nil {
+		b.Fatal(err)
+	}
+	self, err := os.Executable()
+	if err != nil {
+		b.Fatal(err)
+	}
+	server := exec.CommandContext(context.Background(), self, "-test.run=^TestHandshakeServer$", "-test.v=false")
+	server.Env = append(os.Environ(), envServerCA+"="+filepath.Join(dir, "ca"), "GOMAXPROCS=1")
+	if tickets {
+		server.Env = append(server.Env, envServerTickets+"=1")
+	}
+	out, err := server.StdoutPipe()
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := server.Start(); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = server.Process.Kill(); _ = server.Wait() })
+	addr, err := bufio.NewReader(out).ReadString('\n')
+	if err != nil {
+		b.Fatal(err)
+	}
+	return ca, strings.TrimSpace(addr), server.Process.Pid
+}
+
+// benchmarkHandshakes makes a connection per iteration, in parallel, and
+// reports the server's CPU per handshake; resumed says whether every
+// handshake after the first must resume a session.
+func benchmarkHandshakes(b *testing.B, cfg *tls.Config, addr string, server int, resumed bool) {
 	handshake := func() error {
 		d := tls.Dialer{Config: cfg}
 		c, err := d.DialContext(context.Background(), "tcp", addr)
@@ -133,10 +157,15 @@ func benchmarkHandshakes(b *testing.B, cfg *tls.Config, addr string, server int)
 			return err
 		}
 		defer c.Close()
-		_, err = c.Read(make([]byte, 1))
-		return err
+		if _, err = c.Read(make([]byte, 1)); err != nil {
+			return err
+		}
+		if did := c.(*tls.Conn).ConnectionState().DidResume; did != resumed {
+			return fmt.Errorf("resumed %v, want %v", did, resumed)
+		}
+		return nil
 	}
-	if err := handshake(); err != nil {
+	if err := handshake(); err != nil && !resumed { // the first one cannot resume
 		b.Fatal(err)
 	}
 	before, err := cpuSeconds(server)

@@ -91,8 +91,9 @@ func Server(m Material, t *config.DownstreamTLS) (*tls.Config, error) {
 		}
 		bundles := bundleSource{m: m, validation: t.ValidationSecret, own: svid}
 		c = tlsconfig.MTLSServerConfig(svid, bundles, authorize)
-		(&verifiedPeers{bundles: bundles, now: time.Now}).wrap(c)
-		reverifyResumed(c, bundles, authorize)
+		verified := &verifiedPeers{bundles: bundles, now: time.Now}
+		verified.wrap(c)
+		reverifyResumed(c, bundles, authorize, verified)
 	} else {
 		c = tlsconfig.TLSServerConfig(svid)
 	}
@@ -168,8 +169,9 @@ func Client(m Material, t *config.UpstreamTLS, alpn []string) (*tls.Config, erro
 	// Resume sessions with the cluster's endpoints: a new connection then
 	// skips the key exchange and signatures of a full handshake.
 	c.ClientSessionCache = &svidBoundCache{svid: svid}
-	(&verifiedPeers{bundles: bundles, now: time.Now}).wrap(c)
-	reverifyResumed(c, bundles, authorizer)
+	verified := &verifiedPeers{bundles: bundles, now: time.Now}
+	verified.wrap(c)
+	reverifyResumed(c, bundles, authorizer, verified)
 	c.ServerName = t.SNI
 	if t.CertificateSecret != "" {
 		c.CurvePreferences = KeyExchanges // mesh mTLS; other TLS keeps Go's defaults
@@ -216,17 +218,38 @@ func (c *svidBoundCache) Put(key string, cs *tls.ClientSessionState)     { c.cur
 // reverifyResumed checks resumed sessions as a full handshake would have.
 // Go does not call VerifyPeerCertificate when a session resumes, so
 // without this a resumed session would outlive a rotated trust bundle, an
-// expired certificate or a changed set of allowed identities.
-func reverifyResumed(c *tls.Config, bundles x509bundle.Source, authorize tlsconfig.Authorizer) {
+// expired certificate or a changed set of allowed identities. A chain the
+// cache holds (verified, still valid, against the bundle in effect) is
+// not checked again; its identity is always authorized again.
+func reverifyResumed(c *tls.Config, bundles x509bundle.Source, authorize tlsconfig.Authorizer, verified *verifiedPeers) {
 	c.VerifyConnection = func(cs tls.ConnectionState) error {
 		if !cs.DidResume {
 			return nil // verified in full by VerifyPeerCertificate
+		}
+		if len(cs.PeerCertificates) == 0 {
+			return errors.New("tlsconfig: resumed session: the peer has no certificate")
+		}
+		raw := make([][]byte, len(cs.PeerCertificates))
+		for i, cert := range cs.PeerCertificates {
+			raw[i] = cert.Raw
+		}
+		key := chainKey(raw)
+		if verified.hit(key) {
+			id, err := x509svid.IDFromCert(cs.PeerCertificates[0])
+			if err != nil {
+				return fmt.Errorf("tlsconfig: resumed session: %w", err)
+			}
+			return authorize(id, [][]*x509.Certificate{cs.PeerCertificates})
 		}
 		id, chains, err := x509svid.Verify(cs.PeerCertificates, bundles)
 		if err != nil {
 			return fmt.Errorf("tlsconfig: resumed session: %w", err)
 		}
-		return authorize(id, chains)
+		if err := authorize(id, chains); err != nil {
+			return err
+		}
+		verified.remember(key, raw)
+		return nil
 	}
 }
 
