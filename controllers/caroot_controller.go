@@ -54,6 +54,11 @@ func (r *CARootReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctr
 	if err := r.Get(ctx, client.ObjectKey{Name: req.Name}, ns); err != nil {
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
+	if !r.Injection && ns.Name != r.OwnNamespace {
+		// Injection is off: pods injected before may still read the
+		// roots, so they stay as they are.
+		return ctrl.Result{}, nil
+	}
 	injected, err := r.injected(ctx, ns)
 	if err != nil {
 		return ctrl.Result{}, err
@@ -78,7 +83,7 @@ func (r *CARootReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctr
 // pods get sidecars, or it is the operator's, with the gateway.
 func (r *CARootReconciler) injected(ctx context.Context, ns *corev1.Namespace) (bool, error) {
 	own := ns.Name == r.OwnNamespace && r.OwnNamespace != ""
-	if !own && (!r.Injection || slices.Contains(r.ExcludeNamespaces, ns.Name)) {
+	if !own && slices.Contains(r.ExcludeNamespaces, ns.Name) {
 		return false, nil
 	}
 	var meshes meshv1.MeshList

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
-	"errors"
 	"fmt"
 	"log/slog"
 	"maps"
@@ -72,7 +71,7 @@ func startIdentity(ctx context.Context, o IdentityOptions, p *Proxy, m *metrics.
 	if _, err := roots.pool(); err != nil {
 		return nil, err
 	}
-	conn, err := grpc.NewClient(o.CAAddress, grpc.WithTransportCredentials(credentials.NewTLS(roots.tlsConfig(dialHost(o.CAAddress)))))
+	conn, err := grpc.NewClient(o.CAAddress, grpc.WithTransportCredentials(credentials.NewTLS(roots.tlsConfig("the certificate service", dialHost(o.CAAddress)))))
 	if err != nil {
 		return nil, fmt.Errorf("--ca-address %s: %w", o.CAAddress, err)
 	}
@@ -167,7 +166,7 @@ func (r *caRoots) pool() (*x509.CertPool, error) {
 // tlsConfig verifies the server's chain and its certificate for host
 // itself, against the roots of the moment. The host is checked here
 // because TLS leaves IP addresses out of the server name.
-func (r *caRoots) tlsConfig(host string) *tls.Config {
+func (r *caRoots) tlsConfig(what, host string) *tls.Config {
 	return &tls.Config{
 		MinVersion:         tls.VersionTLS12,
 		InsecureSkipVerify: true, // verified in VerifyConnection, with current roots
@@ -177,14 +176,16 @@ func (r *caRoots) tlsConfig(host string) *tls.Config {
 				return err
 			}
 			if len(cs.PeerCertificates) == 0 {
-				return errors.New("the certificate service presented no certificate")
+				return fmt.Errorf("%s presented no certificate", what)
 			}
 			inter := x509.NewCertPool()
 			for _, c := range cs.PeerCertificates[1:] {
 				inter.AddCert(c)
 			}
-			_, err = cs.PeerCertificates[0].Verify(x509.VerifyOptions{DNSName: host, Roots: pool, Intermediates: inter})
-			return err
+			if _, err := cs.PeerCertificates[0].Verify(x509.VerifyOptions{DNSName: host, Roots: pool, Intermediates: inter}); err != nil {
+				return fmt.Errorf("%s at %s: %w", what, host, err)
+			}
+			return nil
 		},
 	}
 }

@@ -17,11 +17,18 @@ import (
 // and it verifies the control plane's certificate with the CA roots, for
 // the host it dials.
 
-// dialHost is the name a control plane address must be certified for:
-// the host of host:port; "localhost" for a unix socket.
+// dialHost is the name a control plane address (a gRPC target) must be
+// certified for: the host of host:port, also after a scheme such as
+// dns:///; "localhost" for a unix socket.
 func dialHost(addr string) string {
 	if strings.HasPrefix(addr, "unix:") {
 		return "localhost"
+	}
+	if _, rest, ok := strings.Cut(addr, "://"); ok {
+		// scheme://[authority]/endpoint: the endpoint is what is dialed.
+		if i := strings.IndexByte(rest, '/'); i >= 0 {
+			addr = rest[i+1:]
+		}
 	}
 	if host, _, err := net.SplitHostPort(addr); err == nil {
 		return host
@@ -31,7 +38,7 @@ func dialHost(addr string) string {
 
 // xdsCredentials are the transport credentials of the xDS connection.
 func xdsCredentials(addr string, roots *caRoots, p *Proxy) credentials.TransportCredentials {
-	c := roots.tlsConfig(dialHost(addr))
+	c := roots.tlsConfig("the control plane (xDS)", dialHost(addr))
 	c.MinVersion = tls.VersionTLS13
 	c.GetClientCertificate = func(*tls.CertificateRequestInfo) (*tls.Certificate, error) {
 		s := p.Secret(nodemeta.CertificateSecret)

@@ -28,7 +28,7 @@ func runLocal(ctx context.Context, dir string, cfg config, log *slog.Logger) err
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	var provider *local.Provider
-	server := ads.New(ads.Config{Log: log, Registerer: reg, ProxiesChanged: func() { provider.ProxiesChanged() }, RequireIdentity: cfg.XDSMode == xdsStrict})
+	server := ads.New(ads.Config{Log: log, Registerer: reg, ProxiesChanged: func() { provider.ProxiesChanged() }, RequireIdentity: cfg.XDSMode == xdsStrict, Gateway: cfg.gatewayAccount()})
 	caDir := cfg.CADir
 	if caDir == "" {
 		caDir = filepath.Join(dir, ".ca")

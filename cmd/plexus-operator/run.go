@@ -157,6 +157,12 @@ func (c *config) controlPlaneHosts() []string {
 	return slices.Concat(c.serviceHosts("plexus-operator"), listenHosts(c.XDSAddr, c.CAAddr), c.CAHosts)
 }
 
+// gatewayAccount is the service account of the east-west gateway, the
+// only one that may claim the gateway role at the control plane.
+func (c *config) gatewayAccount() model.NamespacedName {
+	return model.NamespacedName{Namespace: c.Namespace, Name: controllers.GatewayName}
+}
+
 // validateXDSMode checks --xds-mtls-mode.
 func (c *config) validateXDSMode() error {
 	if c.XDSMode != xdsStrict && c.XDSMode != xdsPermissive {
@@ -243,7 +249,7 @@ func run(ctx context.Context, restConfig *rest.Config, cfg config) error {
 		return fmt.Errorf("creating the controller manager: %w", err)
 	}
 	slogger := slog.New(logr.ToSlogHandler(ctrl.Log))
-	server := ads.New(ads.Config{Log: slogger.With("component", "xds"), Registerer: ctrlmetrics.Registry, RequireIdentity: cfg.XDSMode == xdsStrict})
+	server := ads.New(ads.Config{Log: slogger.With("component", "xds"), Registerer: ctrlmetrics.Registry, RequireIdentity: cfg.XDSMode == xdsStrict, Gateway: cfg.gatewayAccount()})
 	if err := (&controllers.MeshReconciler{Client: mgr.GetClient(), Proxies: server}).SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("setting up the Mesh controller: %w", err)
 	}

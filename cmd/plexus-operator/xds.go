@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/spiffe/go-spiffe/v2/bundle/x509bundle"
@@ -74,7 +75,9 @@ const (
 // certificate from the mesh CA for hosts, and a proxy its workload
 // certificate, which must chain to the mesh's current roots (both during
 // a root rotation). The ads server then holds each proxy to the identity
-// it presents. In permissive mode the same port takes plaintext too.
+// it presents. Plaintext connections reach the ads server too, on the
+// same port: in permissive mode it serves them, in strict mode it refuses
+// them with a message the proxy logs, and counts them either way.
 type xdsServing struct {
 	ads       *ads.Server
 	mode      string
@@ -92,14 +95,14 @@ func (x xdsServing) serve(ctx context.Context, ln net.Listener) error {
 		VerifyPeerCertificate: func(raw [][]byte, _ [][]*x509.Certificate) error {
 			return verifyWorkload(x.authority.CA(), raw)
 		},
+		// Go does not call VerifyPeerCertificate on a resumed session;
+		// xDS connections are long-lived, so every one is verified in full.
+		SessionTicketsDisabled: true,
 	}))
-	servers := map[*grpc.Server]net.Listener{}
-	if x.mode == xdsPermissive {
-		split := splitTLS(ln)
-		servers[grpc.NewServer(creds, xdsKeepalive)] = split.tls
-		servers[grpc.NewServer(xdsKeepalive)] = split.plain
-	} else {
-		servers[grpc.NewServer(creds, xdsKeepalive)] = ln
+	split := splitTLS(ln)
+	servers := map[*grpc.Server]net.Listener{
+		grpc.NewServer(creds, xdsKeepalive): split.tls,
+		grpc.NewServer(xdsKeepalive):        split.plain,
 	}
 	errs := make(chan error, len(servers))
 	for g, l := range servers {
@@ -114,6 +117,7 @@ func (x xdsServing) serve(ctx context.Context, ln net.Listener) error {
 	for g := range servers {
 		g.GracefulStop()
 	}
+	split.close(nil)
 	if err != nil && !errors.Is(err, grpc.ErrServerStopped) {
 		return fmt.Errorf("serving xDS: %w", err)
 	}
@@ -142,10 +146,15 @@ func verifyWorkload(ca *identity.CA, raw [][]byte) error {
 }
 
 // listenHosts are the specific IPs among addresses (host:port), which a
-// serving certificate must name for clients that dial them.
+// serving certificate must name for clients that dial them; and
+// localhost, the name clients verify a unix socket by.
 func listenHosts(addrs ...string) []string {
 	var out []string
 	for _, a := range addrs {
+		if strings.HasPrefix(a, "unix:") && !slices.Contains(out, "localhost") {
+			out = append(out, "localhost")
+			continue
+		}
 		host, _, err := net.SplitHostPort(a)
 		if ip := net.ParseIP(host); err == nil && ip != nil && !ip.IsUnspecified() && !slices.Contains(out, host) {
 			out = append(out, host)

@@ -20,6 +20,7 @@ import (
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/structpb"
 
 	"github.com/plexus-mesh/plexus/internal/identity"
 	"github.com/plexus-mesh/plexus/internal/testenv"
@@ -92,14 +93,8 @@ func (p *localPlane) svid(t *testing.T, sa string) *identity.SVID {
 // it.
 func (p *localPlane) ads(t *testing.T, creds credentials.TransportCredentials, node *corev3.Node) (discoveryv3.AggregatedDiscoveryService_StreamAggregatedResourcesClient, error) {
 	t.Helper()
-	conn, err := grpc.NewClient(p.cfg.XDSAddr, grpc.WithTransportCredentials(creds))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = conn.Close() })
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	t.Cleanup(cancel)
-	stream, err := discoveryv3.NewAggregatedDiscoveryServiceClient(conn).StreamAggregatedResources(ctx, grpc.WaitForReady(false))
+	client, ctx := p.client(t, creds)
+	stream, err := client.StreamAggregatedResources(ctx, grpc.WaitForReady(false))
 	if err != nil {
 		return nil, err
 	}
@@ -154,14 +149,11 @@ func TestXDSIsMutualTLS(t *testing.T) {
 		t.Fatalf("a proxy with its own certificate: %v", err)
 	}
 
+	// Plaintext gets an answer that says why (an old proxy logs it).
 	_, err := p.ads(t, insecure.NewCredentials(), node("plain.shop", "reviews"))
-	if err == nil {
-		t.Error("plaintext xDS was served in strict mode")
-	}
+	wantCode(t, "plaintext in strict mode", err, codes.Unauthenticated, "takes xDS over mutual TLS only")
 	_, err = p.ads(t, mtls(nil, p.roots), node("anonymous.shop", "reviews"))
-	if err == nil {
-		t.Error("TLS without a client certificate was served")
-	}
+	wantCode(t, "TLS without a client certificate", err, codes.Unavailable, "") // refused in the TLS handshake
 
 	// A certificate from another CA, for the same trust domain.
 	root, rootKey, err := identity.NewRoot(spiffeid.RequireTrustDomainFromString("east.example"), time.Now())
@@ -176,13 +168,21 @@ func TestXDSIsMutualTLS(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err = p.ads(t, mtls(forged, p.roots), node("forged.shop", "reviews")); err == nil {
-		t.Error("a certificate from another CA was accepted")
-	}
+	_, err = p.ads(t, mtls(forged, p.roots), node("forged.shop", "reviews"))
+	wantCode(t, "a certificate from another CA", err, codes.Unavailable, "") // the server hangs up: TLS alert or broken pipe
 
 	// A proxy that claims another workload than its certificate's.
 	_, err = p.ads(t, mtls(ratings, p.roots), node("liar.shop", "reviews"))
 	wantCode(t, "ratings claiming to be reviews", err, codes.PermissionDenied, "its certificate is spiffe://east.example/ns/shop/sa/ratings")
+
+	// A node ID names its namespace, so that no other namespace can take
+	// a proxy's name; only the gateway's service account is a gateway.
+	_, err = p.ads(t, mtls(reviews, p.roots), node("reviews-1.elsewhere", "reviews"))
+	wantCode(t, "a node ID of another namespace", err, codes.InvalidArgument, "does not end in .shop")
+	gw := node("gw.shop", "reviews")
+	gw.Metadata.Fields["plexus.role"] = structpb.NewStringValue(nodemeta.RoleGateway)
+	_, err = p.ads(t, mtls(reviews, p.roots), gw)
+	wantCode(t, "reviews claiming the gateway role", err, codes.PermissionDenied, "claims the gateway role, which only service account plexus-system/plexus-east-west-gateway may")
 
 	// Another identity cannot take over a connected proxy's node ID.
 	_, err = p.ads(t, mtls(ratings, p.roots), node("reviews-1.shop", "ratings"))
@@ -201,11 +201,47 @@ func TestXDSIsMutualTLS(t *testing.T) {
 	}
 	wantCode(t, "a stream switching nodes", err, codes.InvalidArgument, "this stream belongs to node reviews-2.shop")
 
-	// Refusals are counted; plaintext and anonymous clients never got
-	// past TLS.
-	if served, refused := p.streams(t, true, "served"), p.streams(t, true, "refused"); served != "2" || refused != "2" {
-		t.Errorf("plexus_xds_streams_total over mTLS: %s served, %s refused; want 2 and 2", served, refused)
+	// Delta (incremental) xDS is held to the same rules.
+	delta := p.delta(t, mtls(ratings, p.roots))
+	err = delta.Send(&discoveryv3.DeltaDiscoveryRequest{Node: node("liar-2.shop", "reviews"), TypeUrl: resourcev3.ClusterType})
+	for err == nil {
+		_, err = delta.Recv()
 	}
+	wantCode(t, "ratings claiming to be reviews over delta xDS", err, codes.PermissionDenied, "its certificate is spiffe://east.example/ns/shop/sa/ratings")
+
+	// Refusals are counted, plaintext ones too; anonymous and forged
+	// clients never got past TLS.
+	if served, refused := p.streams(t, true, "served"), p.streams(t, true, "refused"); served != "2" || refused != "5" {
+		t.Errorf("plexus_xds_streams_total over mTLS: %s served, %s refused; want 2 and 5", served, refused)
+	}
+	if refused := p.streams(t, false, "refused"); refused != "1" {
+		t.Errorf("plaintext streams refused: %s, want 1", refused)
+	}
+}
+
+// delta opens an incremental xDS stream.
+func (p *localPlane) delta(t *testing.T, creds credentials.TransportCredentials) discoveryv3.AggregatedDiscoveryService_DeltaAggregatedResourcesClient {
+	t.Helper()
+	client, ctx := p.client(t, creds)
+	stream, err := client.DeltaAggregatedResources(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return stream
+}
+
+// client dials xDS with creds; the connection and the context of its
+// streams end with the test.
+func (p *localPlane) client(t *testing.T, creds credentials.TransportCredentials) (discoveryv3.AggregatedDiscoveryServiceClient, context.Context) {
+	t.Helper()
+	conn, err := grpc.NewClient(p.cfg.XDSAddr, grpc.WithTransportCredentials(creds))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = conn.Close() })
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	t.Cleanup(cancel)
+	return discoveryv3.NewAggregatedDiscoveryServiceClient(conn), ctx
 }
 
 // TestXDSPermissive: in permissive mode one port takes plaintext proxies
@@ -222,6 +258,9 @@ func TestXDSPermissive(t *testing.T) {
 	}
 	_, err := p.ads(t, mtls(reviews, p.roots), node("liar.shop", "ratings"))
 	wantCode(t, "reviews claiming to be ratings", err, codes.PermissionDenied, "its certificate is spiffe://east.example/ns/shop/sa/reviews")
+	// Plaintext cannot take the node ID of a proxy that proved who it is.
+	_, err = p.ads(t, insecure.NewCredentials(), node("reviews-1.shop", "reviews"))
+	wantCode(t, "plaintext on an mTLS proxy's node ID", err, codes.PermissionDenied, "is connected as spiffe://east.example/ns/shop/sa/reviews")
 	// Users see when strict mode would be safe: no plaintext streams.
 	if n := p.streams(t, false, "served"); n != "1" {
 		t.Errorf("plaintext streams served: %s, want 1", n)

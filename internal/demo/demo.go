@@ -273,7 +273,7 @@ func (d *run) startGateway(c *cluster) error {
 		return err
 	}
 	return d.procs.start("gateway-"+c.name, filepath.Join(d.o.BinDir, "plexus-proxy"), append([]string{"gateway",
-		"--xds-address", p.Addr(p.Host(c.net, 1), offXDS), "--node-id", "east-west-gateway." + c.name, "--cluster", c.name,
+		"--xds-address", p.Addr(p.Host(c.net, 1), offXDS), "--node-id", "east-west-gateway.plexus-system", "--cluster", c.name,
 		"--ip", h.String(), "--admin-address", p.Addr(h, offAdmin)}, d.identityArgs(c, cred)...)...)
 }
 

@@ -133,7 +133,7 @@ func alerts(o Options) []monitoringv1.Rule {
 			name: AlertProxyRefused, severity: SeverityWarning,
 			expr:    fmt.Sprintf(`sum by (%s) (increase(%s{%s="refused"}[10m])) > 0`, LabelCluster, telemetry.XDSStreams.Name, telemetry.LabelResult),
 			summary: "The control plane in cluster {{ $labels.cluster }} refused proxies.",
-			description: "{{ $value | humanize }} xDS streams were refused in 10 minutes: a proxy claimed a workload other than its certificate's, or another identity's node ID. " +
+			description: "{{ $value | humanize }} xDS streams were refused in 10 minutes: a plaintext proxy where mutual TLS is required, or a proxy that claimed a workload other than its certificate's, or another identity's node ID. " +
 				"The operator's log line \"refused a proxy\" names the node and both identities.",
 		},
 		{

@@ -112,7 +112,9 @@ func Server(m Material, t *config.DownstreamTLS) (*tls.Config, error) {
 // and both its parts are NIST approved. Go sends a key share for the
 // first exchange it supports in its own order, so X25519 with ML-KEM-768
 // is left out rather than ranked lower. Servers accept every exchange Go
-// does and prefer post-quantum ones, so older peers keep theirs.
+// does and prefer post-quantum ones, so older clients keep theirs; a
+// server built with Go before 1.26 (Plexus proxies are built with 1.26)
+// lacks this hybrid and would agree on a classical exchange.
 var KeyExchanges = []tls.CurveID{tls.SecP256r1MLKEM768, tls.CurveP256, tls.X25519}
 
 // authorizeTrustDomains admits clients that are members of one of names;

@@ -8,6 +8,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"net"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -371,22 +372,27 @@ func TestPostQuantumKeyExchange(t *testing.T) {
 		t.Fatal(err)
 	}
 	clientCfg.ClientSessionCache = nil
+	if !slices.Equal(clientCfg.CurvePreferences, KeyExchanges) {
+		t.Fatalf("a mesh client offers %v, want %v", clientCfg.CurvePreferences, KeyExchanges)
+	}
 	for _, tc := range []struct {
-		offer []tls.CurveID
+		offer []tls.CurveID // nil: what Client configured
 		want  tls.CurveID
 	}{
-		{offer: KeyExchanges, want: tls.SecP256r1MLKEM768},
+		{want: tls.SecP256r1MLKEM768},
 		{offer: []tls.CurveID{tls.X25519MLKEM768}, want: tls.X25519MLKEM768},
 	} {
 		cfg := clientCfg.Clone()
-		cfg.CurvePreferences = tc.offer
+		if tc.offer != nil {
+			cfg.CurvePreferences = tc.offer
+		}
 		d := tls.Dialer{Config: cfg}
 		c, err := d.DialContext(context.Background(), "tcp", ln.Addr().String())
 		if err != nil {
 			t.Fatal(err)
 		}
 		if got := c.(*tls.Conn).ConnectionState().CurveID; got != tc.want {
-			t.Errorf("offering %v: agreed on %v, want %v", tc.offer, got, tc.want)
+			t.Errorf("offering %v: agreed on %v, want %v", cfg.CurvePreferences, got, tc.want)
 		}
 		_ = c.Close()
 	}

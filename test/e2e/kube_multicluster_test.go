@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+
 	authnv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -92,10 +94,14 @@ func startKubeCluster(t *testing.T, lab *netlab.Lab, name string) *kubeCluster {
 }
 
 // token is a projected ServiceAccount token (audience plexus) of shop/sa.
-func (k *kubeCluster) token(t *testing.T, sa string) string {
+func (k *kubeCluster) token(t *testing.T, account string) string {
 	t.Helper()
 	ctx := context.Background()
-	acct := &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: sa}}
+	ns, sa := accountOf(account)
+	if err := k.c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil && !apierrors.IsAlreadyExists(err) {
+		t.Fatal(err)
+	}
+	acct := &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: sa}}
 	if err := k.c.Create(ctx, acct); err != nil {
 		t.Fatal(err)
 	}
@@ -103,7 +109,7 @@ func (k *kubeCluster) token(t *testing.T, sa string) string {
 	if err := k.c.SubResource("token").Create(ctx, acct, req); err != nil {
 		t.Fatal(err)
 	}
-	return k.file(t, sa+".token", []byte(req.Status.Token))
+	return k.file(t, ns+"-"+sa+".token", []byte(req.Status.Token))
 }
 
 // service creates Service shop/name on port 8080 and returns its address.
@@ -175,7 +181,7 @@ func (k *kubeCluster) runReviews(t *testing.T, lab *netlab.Lab) (gateway *netlab
 	k.startProxy(t, proxySpec{pod: pod, node: "reviews-0.shop", workload: "reviews", sa: "reviews",
 		appPorts: "8080/http", rootCA: k.file(t, "root.pem", k.root), credential: k.token(t, "reviews")})
 	gateway = lab.Pod(t, k.name+"-gw")
-	k.startGateway(t, gateway, k.file(t, "root.pem", k.root), k.token(t, "gateway"))
+	k.startGateway(t, gateway, k.file(t, "root.pem", k.root), k.token(t, gatewayAccount))
 	return gateway
 }
 

@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -119,15 +120,29 @@ func startOperator(t *testing.T, m *meshLab, mesh, td string, args ...string) (c
 		t.Fatal(err)
 	}
 	rootFile = m.file(t, "root.pem", root)
-	token = func(sa string) string {
-		tok, err := identity.MintJoinToken(key, spiffeid.RequireFromString("spiffe://"+td+"/ns/shop/sa/"+sa), time.Hour, time.Now())
+	token = func(account string) string {
+		ns, sa := accountOf(account)
+		tok, err := identity.MintJoinToken(key, spiffeid.RequireFromString("spiffe://"+td+"/ns/"+ns+"/sa/"+sa), time.Hour, time.Now())
 		if err != nil {
 			t.Fatal(err)
 		}
-		return m.file(t, sa+".token", []byte(tok))
+		return m.file(t, ns+"-"+sa+".token", []byte(tok))
 	}
 	return cp, rootFile, token
 }
+
+// accountOf reads a service account as namespace/name, or a name in
+// namespace shop.
+func accountOf(account string) (namespace, name string) {
+	if ns, sa, ok := strings.Cut(account, "/"); ok {
+		return ns, sa
+	}
+	return "shop", account
+}
+
+// gatewayAccount is the service account the control plane lets claim the
+// gateway role: the operator's namespace's plexus-east-west-gateway.
+const gatewayAccount = "plexus-system/plexus-east-west-gateway"
 
 // startLocalPods starts the proxies of the client and of both reviews
 // instances against the local plane.

@@ -121,9 +121,9 @@ func (c *cluster) logSaysAll(t *testing.T, want ...string) {
 	})
 }
 
-// startGateway runs the plane's east-west gateway in pod, as service
-// account shop/gateway: rootCA and credential get it the certificate it
-// presents to the control plane.
+// startGateway runs the plane's east-west gateway in pod, as the
+// gateway's service account (gatewayAccount): rootCA and credential get it
+// the certificate it presents to the control plane.
 func (m *meshLab) startGateway(t *testing.T, pod *netlab.Pod, rootCA, credential string) {
 	t.Helper()
 	logFile, err := os.Create(filepath.Join(m.dir, "gateway.log"))
@@ -131,8 +131,8 @@ func (m *meshLab) startGateway(t *testing.T, pod *netlab.Pod, rootCA, credential
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = logFile.Close() })
-	cmd := exec.CommandContext(context.Background(), bin.proxy, "gateway", "--xds-address", m.xds, "--node-id", "gateway."+m.cluster,
-		"--cluster", m.cluster, "--ip", pod.IP, "--log-level", "debug", "--namespace", "shop", "--service-account", "gateway",
+	cmd := exec.CommandContext(context.Background(), bin.proxy, "gateway", "--xds-address", m.xds, "--node-id", "gateway.plexus-system",
+		"--cluster", m.cluster, "--ip", pod.IP, "--log-level", "debug",
 		"--ca-address", m.ca, "--ca-root-file", rootCA, "--credential-file", credential)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	pod.Start(t, cmd, proxyUID)
@@ -169,14 +169,14 @@ spec:
 	serveApp(t, reviewsPod, "west-reviews", &west.failing)
 	// east reaches west's federation API through west's gateway, by its
 	// server name; west reaches east's directly (east has no gateway).
-	west.startGateway(t, gwPod, west.root, west.token("gateway"))
+	west.startGateway(t, gwPod, west.root, west.token(gatewayAccount))
 	east.peer(t, west, gwPod.IP, nil, true)
 	west.peer(t, east, "192.0.2.1", nil)
 	west.logSays(t, "peer watching exports")
 
-	west.startProxy(t, proxySpec{pod: reviewsPod, node: "reviews.west", workload: "reviews", sa: "reviews",
+	west.startProxy(t, proxySpec{pod: reviewsPod, node: "reviews-west.shop", workload: "reviews", sa: "reviews",
 		appPorts: "8080/http", labels: "app=reviews", rootCA: west.root, credential: west.token("reviews")})
-	east.startProxy(t, proxySpec{pod: clientPod, node: "client.east", workload: "client", sa: "client",
+	east.startProxy(t, proxySpec{pod: clientPod, node: "client-east.shop", workload: "client", sa: "client",
 		labels: "app=client", rootCA: east.root, credential: east.token("client")})
 
 	c := clientPod.HTTPClient(t)
@@ -312,8 +312,8 @@ func TestThreeClustersFailoverAndTrust(t *testing.T) {
 		a.peer(t, peer, gateways[peer].IP, nil)
 		peer.peer(t, a, "192.0.2.1", nil)
 		peer.logSays(t, "peer watching exports")
-		peer.startGateway(t, gateways[peer], peer.root, peer.token("gateway"))
-		peer.startProxy(t, proxySpec{pod: pod, node: "reviews." + peer.name, workload: "reviews", sa: "reviews",
+		peer.startGateway(t, gateways[peer], peer.root, peer.token(gatewayAccount))
+		peer.startProxy(t, proxySpec{pod: pod, node: "reviews-" + peer.name + ".shop", workload: "reviews", sa: "reviews",
 			appPorts: "8080/http", labels: "app=reviews", rootCA: peer.root, credential: peer.token("reviews")})
 	}
 	// d exports ratings, but a holds b's root as d's bundle.
@@ -326,7 +326,7 @@ func TestThreeClustersFailoverAndTrust(t *testing.T) {
 	}
 	a.peer(t, d, "192.0.2.4", wrong)
 	clientPod := lab.Pod(t, "a-client")
-	a.startProxy(t, proxySpec{pod: clientPod, node: "client.a", workload: "client", sa: "client",
+	a.startProxy(t, proxySpec{pod: clientPod, node: "client-a.shop", workload: "client", sa: "client",
 		labels: "app=client", rootCA: a.root, credential: a.token("client")})
 	client := clientPod.HTTPClient(t)
 

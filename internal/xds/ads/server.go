@@ -53,6 +53,9 @@ type Config struct {
 	// gRPC server must then verify client certificates (mutual TLS).
 	// Streams that come with one are always held to it.
 	RequireIdentity bool
+	// Gateway is the service account that alone may claim the gateway
+	// role over mTLS; zero lets any identity claim it.
+	Gateway model.NamespacedName
 }
 
 // NACK is an update a proxy refused.
@@ -298,19 +301,33 @@ func (s *Server) pushTo(m *model.Mesh, p *proxyState, w *model.Workload, x *tran
 	}
 	version := strings.Join(versions[:], ".")
 	id := p.node.GetId()
-	s.mu.Lock()
-	unchanged := s.versions[id] == version
-	s.versions[id] = version
-	s.mu.Unlock()
-	if unchanged {
-		return nil // nothing new for this proxy: no push
-	}
 	snap := &cachev3.Snapshot{}
 	for i, list := range wire {
 		snap.Resources[cachev3.GetResponseType(typeOrder[i])] = cachev3.NewResources(versions[i], list)
 	}
+	s.mu.Lock()
+	// The proxy may have gone, and another taken its node ID, since the
+	// push began: its configuration must not reach the newcomer.
+	current := s.proxies[id] == p
+	unchanged := s.versions[id] == version
+	if current {
+		s.versions[id] = version
+	}
+	s.mu.Unlock()
+	if !current || unchanged {
+		return nil // gone, or nothing new for this proxy: no push
+	}
 	s.pushSize.Observe(float64(size))
-	return s.cache.SetSnapshot(context.Background(), id, snap)
+	err := s.cache.SetSnapshot(context.Background(), id, snap)
+	s.mu.Lock()
+	if s.proxies[id] != p { // it went while the snapshot was set
+		s.cache.ClearSnapshot(id)
+		if s.proxies[id] == nil {
+			delete(s.versions, id)
+		}
+	}
+	s.mu.Unlock()
+	return err
 }
 
 func asResources[M types.Resource](list []M) []types.Resource {
@@ -347,7 +364,9 @@ func workloadFor(workloads map[workloadKey]*model.Workload, meta *nodemeta.Metad
 		return nil
 	}
 	if addr, err := netip.ParseAddr(meta.IP); err == nil {
-		if w := workloads[workloadKey{meta.Namespace, addr}]; w != nil {
+		// A workload at the claimed address counts only if it runs as
+		// the proxy's own service account (which mTLS proved).
+		if w := workloads[workloadKey{meta.Namespace, addr}]; w != nil && w.ServiceAccount == meta.ServiceAccount {
 			return w
 		}
 	}

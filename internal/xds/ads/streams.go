@@ -100,6 +100,9 @@ func (s *Server) register(streams map[int64]string, peers map[int64]spiffeid.ID,
 		p = &proxyState{node: node, meta: meta, identity: peers[stream]}
 		s.proxies[id] = p
 		delete(s.versions, id)
+		// A push that began before an earlier proxy of this ID left may
+		// have set its snapshot again: a new proxy starts from none.
+		s.cache.ClearSnapshot(id)
 		if s.pending.IsZero() {
 			s.pending = time.Now()
 		}
