@@ -88,7 +88,7 @@ type xdsServing struct {
 // serve serves xDS on ln until ctx ends, then stops gracefully.
 func (x xdsServing) serve(ctx context.Context, ln net.Listener) error {
 	serving := &identity.ServingCertificates{CA: x.authority.CA, Hosts: x.hosts}
-	creds := grpc.Creds(credentials.NewTLS(&tls.Config{
+	creds := grpc.Creds(untilCertificateExpires{credentials.NewTLS(&tls.Config{
 		MinVersion:     tls.VersionTLS13,
 		GetCertificate: serving.GetCertificate,
 		ClientAuth:     tls.RequireAnyClientCert,
@@ -98,7 +98,7 @@ func (x xdsServing) serve(ctx context.Context, ln net.Listener) error {
 		// Go does not call VerifyPeerCertificate on a resumed session;
 		// xDS connections are long-lived, so every one is verified in full.
 		SessionTicketsDisabled: true,
-	}))
+	})})
 	split := splitTLS(ln)
 	servers := map[*grpc.Server]net.Listener{
 		grpc.NewServer(creds, xdsKeepalive): split.tls,
@@ -122,6 +122,49 @@ func (x xdsServing) serve(ctx context.Context, ln net.Listener) error {
 		return fmt.Errorf("serving xDS: %w", err)
 	}
 	return nil
+}
+
+// untilCertificateExpires closes each connection when the client
+// certificate it was opened with expires: the proxy, which renews its
+// certificate at half life, reconnects with the new one and is verified
+// and authorized again. (Peer identity is per connection, so ending
+// streams alone would not do.)
+type untilCertificateExpires struct {
+	credentials.TransportCredentials
+}
+
+func (u untilCertificateExpires) ServerHandshake(raw net.Conn) (net.Conn, credentials.AuthInfo, error) {
+	conn, auth, err := u.TransportCredentials.ServerHandshake(raw)
+	if err != nil {
+		return conn, auth, err
+	}
+	info, ok := auth.(credentials.TLSInfo)
+	if !ok || len(info.State.PeerCertificates) == 0 {
+		return conn, auth, nil
+	}
+	notAfter := info.State.PeerCertificates[0].NotAfter
+	for _, c := range info.State.PeerCertificates[1:] {
+		if c.NotAfter.Before(notAfter) {
+			notAfter = c.NotAfter
+		}
+	}
+	timer := time.AfterFunc(time.Until(notAfter), func() { _ = conn.Close() })
+	return &timedConn{Conn: conn, timer: timer}, auth, nil
+}
+
+func (u untilCertificateExpires) Clone() credentials.TransportCredentials {
+	return untilCertificateExpires{u.TransportCredentials.Clone()}
+}
+
+// timedConn stops its timer when it closes.
+type timedConn struct {
+	net.Conn
+	timer *time.Timer
+}
+
+func (c *timedConn) Close() error {
+	c.timer.Stop()
+	return c.Conn.Close()
 }
 
 // xdsKeepalive lets proxies ping an idle connection every 10s or more.

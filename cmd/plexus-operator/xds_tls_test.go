@@ -277,3 +277,28 @@ func TestXDSModeFlag(t *testing.T) {
 		t.Errorf("--xds-mtls-mode off: %v", err)
 	}
 }
+
+// TestXDSConnectionEndsWithItsCertificate: a connection lives no longer
+// than the client certificate it was opened with, so a proxy is
+// authorized again with its renewed one.
+func TestXDSConnectionEndsWithItsCertificate(t *testing.T) {
+	p := startLocalPlane(t, xdsStrict)
+	ca, err := identity.LoadOrCreateFiles(p.caDir, spiffeid.RequireTrustDomainFromString("east.example"), time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	short, err := ca.SelfSVID(spiffeid.RequireFromString("spiffe://east.example/ns/shop/sa/reviews"), 3*time.Second, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	stream, err := p.ads(t, mtls(short, p.roots), node("reviews-1.shop", "reviews"))
+	if err != nil {
+		t.Fatalf("a proxy with a valid certificate: %v", err)
+	}
+	for err == nil {
+		_, err = stream.Recv()
+	}
+	if status.Code(err) != codes.Unavailable || time.Now().Before(short.NotAfter()) {
+		t.Fatalf("the stream ended at %s with %v; want the connection closed when the certificate expired, at %s", time.Now(), err, short.NotAfter())
+	}
+}
