@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"path/filepath"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -25,6 +26,11 @@ import (
 // runLocal runs the control plane without Kubernetes: the mesh comes from
 // the YAML files in dir and the proxies that connect (local mode).
 func runLocal(ctx context.Context, dir string, cfg config, log *slog.Logger) error {
+	// Everything started here ends before runLocal returns.
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	var provider *local.Provider
@@ -34,7 +40,9 @@ func runLocal(ctx context.Context, dir string, cfg config, log *slog.Logger) err
 		caDir = filepath.Join(dir, ".ca")
 	}
 	authority := identity.NewAuthority(identity.FileStore{Dir: caDir}, nil)
-	go authority.Run(ctx, rotationCheckInterval, func(err error) { log.Error("certificate authority", "error", err) })
+	wg.Go(func() {
+		authority.Run(ctx, rotationCheckInterval, func(err error) { log.Error("certificate authority", "error", err) })
+	})
 	fed := &operatorFederation{cfg: cfg, authority: authority, log: log.With("component", "federation"), refresh: func() { provider.ProxiesChanged() }, reg: reg}
 	dash := &meshDashboard{ads: server, fed: fed}
 	provider = local.New(local.Config{
@@ -66,9 +74,9 @@ func runLocal(ctx context.Context, dir string, cfg config, log *slog.Logger) err
 	}()
 	caCtx, stopCA := context.WithCancel(ctx)
 	defer stopCA()
-	go func() { errs <- ca.Start(caCtx) }()
-	go server.Run(ctx)
-	go func() { errs <- provider.Run(ctx) }()
+	wg.Go(func() { errs <- ca.Start(caCtx) })
+	wg.Go(func() { server.Run(ctx) })
+	wg.Go(func() { errs <- provider.Run(ctx) })
 
 	var metrics *http.Server
 	if cfg.MetricsAddr != "0" {
