@@ -21,7 +21,9 @@ import (
 // A proxy that connects over mutual TLS is known by the SPIFFE ID of its
 // workload certificate (the gRPC server's TLS verified the chain). Its
 // node metadata must claim that identity's namespace and service account,
-// its node ID must end in ".<namespace>", only the gateway's identity may
+// its node ID must end in ".<namespace>" and, when it names a pod the
+// model knows, that pod must run as the same service account; only the
+// gateway's identity may
 // claim the gateway role, and a node ID stays with the identity that
 // connected it first: a workload can neither read another's configuration
 // nor take over its place at the control plane. What else the metadata
@@ -105,6 +107,12 @@ func (s *Server) authorize(peers map[int64]spiffeid.ID, stream int64, node *core
 	}
 	if !strings.HasSuffix(node.GetId(), "."+meta.Namespace) {
 		return status.Errorf(codes.InvalidArgument, "node ID %s does not end in .%s: name a proxy <name>.<namespace> (--node-id), so that no other namespace can take its name", node.GetId(), meta.Namespace)
+	}
+	// A node ID names a pod: one the model knows runs as its own service
+	// account, and no other may take its name.
+	pod := model.NamespacedName{Namespace: meta.Namespace, Name: strings.TrimSuffix(node.GetId(), "."+meta.Namespace)}
+	if sa, known := s.accounts[pod]; known && sa != meta.ServiceAccount {
+		return status.Errorf(codes.PermissionDenied, "node %s is the name of pod %s, which runs as service account %s, not %s", node.GetId(), pod, sa, meta.ServiceAccount)
 	}
 	if meta.Role == nodemeta.RoleGateway && s.cfg.Gateway != (model.NamespacedName{}) &&
 		(meta.Namespace != s.cfg.Gateway.Namespace || meta.ServiceAccount != s.cfg.Gateway.Name) {

@@ -75,14 +75,15 @@ type Server struct {
 
 	mu         sync.Mutex
 	mesh       *model.Mesh
-	proxies    map[string]*proxyState // by node ID
-	streams    map[int64]string       // stream ID -> node ID
-	deltas     map[int64]string       // incremental stream ID -> node ID
-	peers      map[int64]spiffeid.ID  // stream ID -> client identity (mTLS)
-	deltaPeers map[int64]spiffeid.ID  // incremental stream ID -> client identity
-	nacks      map[string]NACK        // last NACK per node
-	versions   map[string]string      // last snapshot version per node
-	pending    time.Time              // first unpushed change; zero when none
+	accounts   map[model.NamespacedName]string // the model's workloads' service accounts, by pod
+	proxies    map[string]*proxyState          // by node ID
+	streams    map[int64]string                // stream ID -> node ID
+	deltas     map[int64]string                // incremental stream ID -> node ID
+	peers      map[int64]spiffeid.ID           // stream ID -> client identity (mTLS)
+	deltaPeers map[int64]spiffeid.ID           // incremental stream ID -> client identity
+	nacks      map[string]NACK                 // last NACK per node
+	versions   map[string]string               // last snapshot version per node
+	pending    time.Time                       // first unpushed change; zero when none
 	triggered  chan struct{}
 
 	connected              prometheus.Gauge
@@ -146,8 +147,13 @@ func (s *Server) Register(g *grpc.Server) {
 
 // Update makes m the mesh to serve; proxies get it after the debounce.
 func (s *Server) Update(m *model.Mesh) {
+	accounts := make(map[model.NamespacedName]string, len(m.Workloads))
+	for _, w := range m.Workloads {
+		accounts[w.Key] = w.ServiceAccount
+	}
 	s.mu.Lock()
 	s.mesh = m
+	s.accounts = accounts
 	if s.pending.IsZero() {
 		s.pending = time.Now()
 	}
