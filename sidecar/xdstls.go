@@ -2,13 +2,14 @@ package sidecar
 
 import (
 	"crypto/tls"
-	"errors"
 	"net"
 	"strings"
 
+	spiffetls "github.com/spiffe/go-spiffe/v2/spiffetls/tlsconfig"
 	"google.golang.org/grpc/credentials"
 
 	"github.com/plexus-mesh/plexus/internal/xds/nodemeta"
+	"github.com/plexus-mesh/plexus/sidecar/tlsconfig"
 )
 
 // A proxy with a certificate from the mesh CA talks to the control plane
@@ -40,16 +41,6 @@ func dialHost(addr string) string {
 func xdsCredentials(addr string, roots *caRoots, p *Proxy) credentials.TransportCredentials {
 	c := roots.tlsConfig("the control plane (xDS)", dialHost(addr))
 	c.MinVersion = tls.VersionTLS13
-	c.GetClientCertificate = func(*tls.CertificateRequestInfo) (*tls.Certificate, error) {
-		s := p.Secret(nodemeta.CertificateSecret)
-		if s == nil || s.SVID == nil || len(s.SVID.Certificates) == 0 {
-			return nil, errors.New("the proxy has no workload certificate yet")
-		}
-		cert := &tls.Certificate{PrivateKey: s.SVID.PrivateKey, Leaf: s.SVID.Certificates[0]}
-		for _, c := range s.SVID.Certificates {
-			cert.Certificate = append(cert.Certificate, c.Raw)
-		}
-		return cert, nil
-	}
+	c.GetClientCertificate = spiffetls.GetClientCertificate(tlsconfig.SVIDSource(p, nodemeta.CertificateSecret))
 	return credentials.NewTLS(c)
 }

@@ -176,15 +176,7 @@ func verifyWorkload(ca *identity.CA, raw [][]byte) error {
 	if ca == nil {
 		return errors.New("the mesh CA is not ready yet: create a Mesh")
 	}
-	certs := make([]*x509.Certificate, 0, len(raw))
-	for _, r := range raw {
-		c, err := x509.ParseCertificate(r)
-		if err != nil {
-			return fmt.Errorf("client certificate: %w", err)
-		}
-		certs = append(certs, c)
-	}
-	_, _, err := x509svid.Verify(certs, x509bundle.FromX509Authorities(ca.TrustDomain(), ca.Roots()))
+	_, _, err := x509svid.ParseAndVerify(raw, x509bundle.FromX509Authorities(ca.TrustDomain(), ca.Roots()))
 	return err
 }
 

@@ -35,6 +35,10 @@ type Material interface {
 	Secret(name string) *config.Secret
 }
 
+// SVIDSource serves the certificate in the secret named name, as go-spiffe
+// sources do: for connections beside the mesh's own, such as xDS.
+func SVIDSource(m Material, name string) x509svid.Source { return svidSource{m: m, name: name} }
+
 // svidSource serves the certificate of one secret.
 type svidSource struct {
 	m    Material

@@ -307,10 +307,6 @@ func (s *Server) pushTo(m *model.Mesh, p *proxyState, w *model.Workload, x *tran
 	}
 	version := strings.Join(versions[:], ".")
 	id := p.node.GetId()
-	snap := &cachev3.Snapshot{}
-	for i, list := range wire {
-		snap.Resources[cachev3.GetResponseType(typeOrder[i])] = cachev3.NewResources(versions[i], list)
-	}
 	s.mu.Lock()
 	// The proxy may have gone, and another taken its node ID, since the
 	// push began: its configuration must not reach the newcomer.
@@ -322,6 +318,10 @@ func (s *Server) pushTo(m *model.Mesh, p *proxyState, w *model.Workload, x *tran
 	s.mu.Unlock()
 	if !current || unchanged {
 		return nil // gone, or nothing new for this proxy: no push
+	}
+	snap := &cachev3.Snapshot{}
+	for i, list := range wire {
+		snap.Resources[cachev3.GetResponseType(typeOrder[i])] = cachev3.NewResources(versions[i], list)
 	}
 	s.pushSize.Observe(float64(size))
 	err := s.cache.SetSnapshot(context.Background(), id, snap)
